@@ -1,0 +1,153 @@
+"""Configuration: the only place that reads the environment (and `.env`).
+
+Every name here is public interface: operators put these in their environment, so they are
+spelled exactly as the README documents them. Secrets are `SecretStr` so that a stray `repr()`
+or log line shows `**********`, never the value.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_API_URL = "https://api.w3ipfs.aioz.network/api"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. Its message is one line, fit for a terminal."""
+
+
+def _env(name: str) -> Any:
+    """Bind a field to exactly one environment variable name (case-insensitive)."""
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """pinbot's settings. Construct with `load_settings()` to get friendly errors."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    w3ipfs_api_url: str = Field(DEFAULT_API_URL, validation_alias=_env("W3IPFS_API_URL"))
+    w3ipfs_api_key: SecretStr | None = Field(None, validation_alias=_env("W3IPFS_API_KEY"))
+    w3ipfs_secret_key: SecretStr | None = Field(None, validation_alias=_env("W3IPFS_SECRET_KEY"))
+    w3ipfs_gateway_url: str = Field(
+        "https://gateway.w3ipfs.aioz.network", validation_alias=_env("W3IPFS_GATEWAY_URL")
+    )
+    w3ipfs_timeout: float = Field(30.0, gt=0, validation_alias=_env("W3IPFS_TIMEOUT"))
+    w3ipfs_upload_timeout: float = Field(
+        600.0, gt=0, validation_alias=_env("W3IPFS_UPLOAD_TIMEOUT")
+    )
+    w3ipfs_max_retries: int = Field(4, ge=0, le=20, validation_alias=_env("W3IPFS_MAX_RETRIES"))
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias=_env("SLACK_API_URL"))
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///pinbot.db", validation_alias=_env("PINBOT_DATABASE_URL")
+    )
+    redis_url: str | None = Field(None, validation_alias=_env("PINBOT_REDIS_URL"))
+    max_file_mb: int = Field(1024, gt=0, validation_alias=_env("PINBOT_MAX_FILE_MB"))
+    concurrency: int = Field(4, ge=1, le=256, validation_alias=_env("PINBOT_CONCURRENCY"))
+    host: str = Field("0.0.0.0", validation_alias=_env("PINBOT_HOST"))
+    port: int = Field(3000, ge=0, le=65535, validation_alias=_env("PINBOT_PORT"))
+    log_level: str = Field("INFO", validation_alias=_env("PINBOT_LOG_LEVEL"))
+    download_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["files.slack.com", "slack-files.com"],
+        validation_alias=_env("PINBOT_DOWNLOAD_HOSTS"),
+    )
+
+    @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url", "slack_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")) or len(value) < 10:
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("download_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return value
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * 1024 * 1024
+
+    def require(self, *fields: str) -> None:
+        """Fail with one clear line when a setting a command needs is unset.
+
+        Settings are optional at load time because each command needs a different subset:
+        the CLI needs only the pinning keys, `serve` needs the Slack ones too.
+        """
+        missing = [
+            _ENV_NAMES[name] for name in fields if getattr(self, name) in (None, "")
+        ]
+        if missing:
+            names = ", ".join(missing)
+            verb = "is" if len(missing) == 1 else "are"
+            raise ConfigError(f"{names} {verb} not set (environment or .env)")
+
+
+_ENV_NAMES: dict[str, str] = {
+    name: str(field.validation_alias.choices[0])  # type: ignore[union-attr]
+    for name, field in Settings.model_fields.items()
+}
+
+
+def env_name(field: str) -> str:
+    """The environment variable an attribute is read from (for messages and docs)."""
+    return _ENV_NAMES[field]
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad setting, without ever echoing the offending value."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = err.get("loc") or ("?",)
+        key = str(loc[0])
+        name = _ENV_NAMES.get(key, key.upper())
+        msg = str(err.get("msg", "invalid value"))
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{name}: {msg}")
+    return "invalid setting " + "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; raise `ConfigError` with a one-line message on any problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None

@@ -1,0 +1,514 @@
+"""Async client for the AIOZ W3IPFS pinning API, on httpx.
+
+One `W3IPFSClient` owns one httpx connection pool; a process makes one and shares it (use
+`with_credentials()` to talk for another account over the same pool). Uploads stream: the body
+is produced chunk by chunk from the caller's source, so memory stays flat whatever the file size.
+
+Retries: connection errors, timeouts, 429 and 5xx are retried with exponential backoff and full
+jitter (a 429's `Retry-After` is honoured). Reads (get, list, auth test) and unpin are retried;
+so is pin-by-hash, which pins the same content however often it is sent. An upload is retried
+only when its source can be read again from the start (bytes, a path, or a factory callable) —
+a one-shot stream, such as a Slack download in flight, cannot be replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from .errors import (
+    AuthenticationError,
+    MalformedResponseError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    RequestRejectedError,
+    ServerError,
+    TransportError,
+    UploadSourceError,
+    W3IPFSError,
+)
+from .models import Pin, PinnedFilter, PinPage, SortBy, SortOrder
+from .multipart import ByteSource, FilePart, MultipartStream, ProgressCallback, source_size
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "pinbot (+https://github.com/pinbot)"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How persistent the client is. `max_retries=0` turns retries off."""
+
+    max_retries: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 20.0
+    #: A 429 asking us to wait longer than this is raised at once, with its retry_after,
+    #: so the caller (a job queue, a person) can decide instead of a request hanging.
+    max_retry_after: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """One file of a directory upload: its path inside the directory and its bytes."""
+
+    path: str
+    source: ByteSource
+    size: int | None = None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+def _server_message(response: httpx.Response) -> str | None:
+    """The service's own words from an error body, trimmed, if it gave any."""
+    text = response.text.strip() if response.content else ""
+    if not text:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        if "html" in response.headers.get("content-type", "").lower() or text.startswith("<"):
+            return "an HTML page instead of JSON"
+        return text[:200]
+    if isinstance(body, dict):
+        for key in ("message", "error", "msg", "detail"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:200]
+    return None
+
+
+def interpret_response(response: httpx.Response) -> Any:
+    """Map a response to its `data`, or to the matching `W3IPFSError`."""
+    status = response.status_code
+    if status >= 400:
+        message = _server_message(response)
+        if status in (401, 403):
+            raise AuthenticationError(status_code=status, server_message=message)
+        if status == 404:
+            raise NotFoundError(status_code=status, server_message=message)
+        if status == 413:
+            raise PayloadTooLargeError(status_code=status, server_message=message)
+        if status == 429:
+            raise RateLimitedError(
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+                server_message=message,
+            )
+        if status >= 500:
+            raise ServerError(status_code=status, server_message=message)
+        raise RequestRejectedError(status_code=status, server_message=message)
+    content_type = response.headers.get("content-type", "").lower()
+    if "html" in content_type or response.content.lstrip()[:1] == b"<":
+        raise MalformedResponseError(
+            "The pinning service answered with an HTML page instead of JSON",
+            status_code=status,
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        raise MalformedResponseError(
+            "The pinning service answered with something that is not JSON", status_code=status
+        ) from None
+    if not isinstance(body, dict):
+        raise MalformedResponseError("The pinning service answered with unexpected JSON")
+    if body.get("status") != "success":
+        raise MalformedResponseError(
+            "The pinning service did not report success",
+            status_code=status,
+            server_message=_server_message(response) or f"status={body.get('status')!r}",
+        )
+    return body.get("data")
+
+
+_Model = TypeVar("_Model", Pin, PinPage)
+
+
+def _as_model(model: type[_Model], data: Any, **extra: Any) -> _Model:
+    if not isinstance(data, dict):
+        raise MalformedResponseError("The pinning service's reply had no data object")
+    try:
+        return model.model_validate({**data, **extra})
+    except ValidationError as exc:
+        raise MalformedResponseError(
+            f"The pinning service's reply did not fit the expected shape "
+            f"({exc.error_count()} problems)"
+        ) from None
+
+
+def _metadata(
+    name: str | None, keyvalues: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    meta: dict[str, Any] = {}
+    if name:
+        meta["name"] = name
+    if keyvalues:
+        meta["keyvalues"] = {str(k): v for k, v in keyvalues.items()}
+    return meta or None
+
+
+class W3IPFSClient:
+    """Typed async client for the W3IPFS pinning API. Use as an async context manager."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: SecretStr | str,
+        secret_key: SecretStr | str,
+        *,
+        timeout: float = 30.0,
+        upload_timeout: float = 600.0,
+        retry: RetryPolicy | None = None,
+        http: httpx.AsyncClient | None = None,
+        max_connections: int = 32,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        self._secret_key = (
+            secret_key if isinstance(secret_key, SecretStr) else SecretStr(secret_key)
+        )
+        self.timeout = httpx.Timeout(timeout)
+        # An upload's read timeout covers the service hashing the whole file before it answers.
+        self.upload_timeout = httpx.Timeout(timeout, read=upload_timeout, write=timeout)
+        self.retry = retry or RetryPolicy()
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            timeout=self.timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"User-Agent": USER_AGENT},
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> W3IPFSClient:
+        """Build from `bot.settings.Settings` (requires the two keys to be set)."""
+        settings.require("w3ipfs_api_key", "w3ipfs_secret_key")
+        return cls(
+            settings.w3ipfs_api_url,
+            settings.w3ipfs_api_key,
+            settings.w3ipfs_secret_key,
+            timeout=settings.w3ipfs_timeout,
+            upload_timeout=settings.w3ipfs_upload_timeout,
+            retry=RetryPolicy(max_retries=settings.w3ipfs_max_retries),
+            **kwargs,
+        )
+
+    def with_credentials(self, api_key: SecretStr | str, secret_key: SecretStr | str) -> Self:
+        """A client for another account that shares this one's connection pool."""
+        other = type(self)(
+            self.api_url,
+            api_key,
+            secret_key,
+            retry=self.retry,
+            http=self._http,
+        )
+        other.timeout, other.upload_timeout = self.timeout, self.upload_timeout
+        return other
+
+    def __repr__(self) -> str:
+        return f"W3IPFSClient(api_url={self.api_url!r}, api_key=**********)"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only if this client created it)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "pinning_api_key": self._api_key.get_secret_value(),
+            "pinning_secret_key": self._secret_key.get_secret_value(),
+            "Accept": "application/json",
+        }
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry_on_malformed: bool = True,
+        can_retry: bool = True,
+        build: Callable[[], dict[str, Any]] | None = None,
+        timeout: httpx.Timeout | None = None,
+        raw: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Send one logical request, retrying per policy; return the parsed `data`.
+
+        `build` makes per-attempt keyword arguments (a fresh upload body each attempt).
+        """
+        url = f"{self.api_url}{path}"
+        attempt = 0
+        while True:
+            request_kwargs = dict(kwargs)
+            if build is not None:
+                request_kwargs.update(build())
+            headers = self._headers()
+            headers.update(request_kwargs.pop("headers", {}))
+            try:
+                response = await self._http.request(
+                    method, url, headers=headers, timeout=timeout or self.timeout,
+                    **request_kwargs,
+                )
+                return response if raw else interpret_response(response)
+            except UploadSourceError:
+                raise
+            except httpx.TimeoutException as exc:
+                error: W3IPFSError = TransportError(
+                    f"The pinning service did not answer in time ({type(exc).__name__})"
+                )
+            except httpx.TransportError as exc:
+                error = TransportError(
+                    f"Could not talk to the pinning service ({type(exc).__name__}: {exc})"
+                )
+            except (RateLimitedError, ServerError) as exc:
+                error = exc
+            except MalformedResponseError as exc:
+                if not retry_on_malformed:
+                    raise
+                error = exc
+            if not can_retry or attempt >= self.retry.max_retries:
+                log.warning(
+                    "w3ipfs %s %s failed after %d attempt(s): %s",
+                    method, path, attempt + 1, error,
+                )
+                raise error
+            delay = self.retry.backoff(attempt)
+            if isinstance(error, RateLimitedError) and error.retry_after is not None:
+                if error.retry_after > self.retry.max_retry_after:
+                    raise error
+                delay = error.retry_after + random.uniform(0, self.retry.backoff_base)
+            attempt += 1
+            log.info(
+                "w3ipfs %s %s: %s; retry %d/%d in %.2fs",
+                method, path, error, attempt, self.retry.max_retries, delay,
+            )
+            await asyncio.sleep(delay)
+
+    async def _upload(
+        self,
+        files: list[FilePart],
+        metadata: dict[str, Any] | None,
+        on_chunk: Callable[[bytes], None] | None,
+        on_progress: ProgressCallback | None,
+    ) -> Pin:
+        stream = MultipartStream(
+            files, metadata, on_chunk=on_chunk, on_progress=on_progress
+        )
+
+        def build() -> dict[str, Any]:
+            headers = {"Content-Type": stream.content_type}
+            length = stream.content_length
+            if length is not None:
+                headers["Content-Length"] = str(length)
+            return {"content": stream, "headers": headers}
+
+        data = await self._send(
+            "POST",
+            "/pinning/",
+            build=build,
+            can_retry=stream.reopenable,
+            retry_on_malformed=False,
+            timeout=self.upload_timeout,
+        )
+        return _as_model(Pin, data)
+
+    # -- the API -----------------------------------------------------------------------------
+
+    async def test_authentication(self) -> str:
+        """`GET /apiKeys/testAuthentication`: the service's greeting if the keys are good."""
+        response: httpx.Response = await self._send(
+            "GET", "/apiKeys/testAuthentication", raw=True
+        )
+        if response.status_code >= 400 or "html" in response.headers.get("content-type", ""):
+            interpret_response(response)  # raises the matching error
+            raise MalformedResponseError("Unexpected reply to the key check")
+        try:
+            body = response.json()
+        except ValueError:
+            raise MalformedResponseError(
+                "The pinning service answered the key check with something that is not JSON"
+            ) from None
+        message = body.get("message") if isinstance(body, dict) else None
+        return str(message or "authenticated")
+
+    async def pin_file(
+        self,
+        source: ByteSource,
+        name: str,
+        size: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        content_type: str = "application/octet-stream",
+        on_chunk: Callable[[bytes], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Pin:
+        """Upload and pin one file, streaming it from `source`.
+
+        `size` (if known, or derivable from bytes/path) is sent as an exact Content-Length and
+        checked against the bytes actually read. `metadata` are the pin's keyvalues.
+        `on_chunk` sees every file chunk as it is sent (for hashing alongside the upload).
+        """
+        if size is None:
+            size = source_size(source)
+        part = FilePart(filename=name, source=source, size=size, content_type=content_type)
+        return await self._upload([part], _metadata(name, metadata), on_chunk, on_progress)
+
+    async def pin_directory(
+        self,
+        name: str,
+        entries: Iterable[DirectoryEntry],
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> Pin:
+        """Upload a directory: one `file` part per entry, named `name/relative/path`."""
+        dirname = name.strip("/")
+        if not dirname or "/" in dirname:
+            raise ValueError("a directory name is one non-empty path segment")
+        parts = []
+        for entry in entries:
+            rel = entry.path.replace("\\", "/").strip("/")
+            if not rel or any(seg in ("", ".", "..") for seg in rel.split("/")):
+                raise ValueError(f"bad path inside directory: {entry.path!r}")
+            size = entry.size if entry.size is not None else source_size(entry.source)
+            parts.append(FilePart(filename=f"{dirname}/{rel}", source=entry.source, size=size))
+        if not parts:
+            raise ValueError("a directory upload needs at least one file")
+        return await self._upload(parts, _metadata(dirname, metadata), None, on_progress)
+
+    async def pin_by_hash(
+        self,
+        cid: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+    ) -> Pin:
+        """Pin content that is already on IPFS, by its CID."""
+        body: dict[str, Any] = {"hash_to_pin": cid}
+        meta = _metadata(name, metadata)
+        if meta:
+            body["metadata"] = meta
+        data = await self._send(
+            "POST", "/pinning/pinByHash", json=body, retry_on_malformed=False
+        )
+        return _as_model(Pin, data)
+
+    async def get_pin(self, pin_id: str) -> Pin:
+        data = await self._send("GET", f"/pinning/{quote(pin_id, safe='')}")
+        return _as_model(Pin, data)
+
+    async def list_pins(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        pinned: PinnedFilter | bool | None = "all",
+        sort_by: SortBy = "created_at",
+        sort_order: SortOrder = "DESC",
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> PinPage:
+        """One page of the account's pins, with totals for the whole filtered set."""
+        if offset < 0 or limit < 1:
+            raise ValueError("offset must be >= 0 and limit >= 1")
+        if pinned is None:
+            pinned = "all"
+        elif isinstance(pinned, bool):
+            pinned = "true" if pinned else "false"
+        params: dict[str, Any] = {
+            "offset": offset,
+            "limit": limit,
+            "pinned": pinned,
+            "sortBy": sort_by,
+            "sortOrder": sort_order.upper(),
+        }
+        if metadata:
+            params["metadata"] = json.dumps(dict(metadata), separators=(",", ":"))
+        data = await self._send("GET", "/pinning/pins/", params=params)
+        return _as_model(PinPage, data, offset=offset, limit=limit)
+
+    async def iter_pages(
+        self,
+        page_size: int = 50,
+        pinned: PinnedFilter | bool | None = "all",
+        sort_by: SortBy = "created_at",
+        sort_order: SortOrder = "DESC",
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[PinPage]:
+        """Every page in turn, until the totals are reached or a page comes back short."""
+        offset = 0
+        while True:
+            page = await self.list_pins(
+                offset, page_size, pinned, sort_by, sort_order, metadata=metadata
+            )
+            yield page
+            offset += len(page.pins)
+            if len(page.pins) < page_size or offset >= page.totals.files:
+                return
+
+    async def iter_pins(
+        self,
+        page_size: int = 50,
+        pinned: PinnedFilter | bool | None = "all",
+        sort_by: SortBy = "created_at",
+        sort_order: SortOrder = "DESC",
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Pin]:
+        """Every pin of the account, page by page."""
+        async for page in self.iter_pages(
+            page_size, pinned, sort_by, sort_order, metadata=metadata
+        ):
+            for pin in page.pins:
+                yield pin
+
+    async def unpin(self, pin_id: str) -> Pin:
+        """Remove a pin. Returns the pin as the service reports it afterwards."""
+        data = await self._send("DELETE", f"/pinning/unpin/{quote(pin_id, safe='')}")
+        return _as_model(Pin, data)
