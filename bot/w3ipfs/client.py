@@ -274,7 +274,7 @@ class W3IPFSClient:
         retry_on_malformed: bool = True,
         can_retry: bool = True,
         build: Callable[[], dict[str, Any]] | None = None,
-        timeout: httpx.Timeout | None = None,
+        request_timeout: httpx.Timeout | None = None,
         raw: bool = False,
         **kwargs: Any,
     ) -> Any:
@@ -292,7 +292,7 @@ class W3IPFSClient:
             headers.update(request_kwargs.pop("headers", {}))
             try:
                 response = await self._http.request(
-                    method, url, headers=headers, timeout=timeout or self.timeout,
+                    method, url, headers=headers, timeout=request_timeout or self.timeout,
                     **request_kwargs,
                 )
                 return response if raw else interpret_response(response)
@@ -354,7 +354,7 @@ class W3IPFSClient:
             build=build,
             can_retry=stream.reopenable,
             retry_on_malformed=False,
-            timeout=self.upload_timeout,
+            request_timeout=self.upload_timeout,
         )
         return _as_model(Pin, data)
 

@@ -47,7 +47,9 @@ async def _iter_path(path: Path, chunk_size: int) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def _iter_bytes(data: bytes | bytearray | memoryview, chunk_size: int) -> AsyncIterator[bytes]:
+async def _iter_bytes(
+    data: bytes | bytearray | memoryview, chunk_size: int
+) -> AsyncIterator[bytes]:
     view = memoryview(data)
     for start in range(0, len(view), chunk_size):
         yield bytes(view[start : start + chunk_size])
@@ -60,8 +62,8 @@ def open_source(source: ByteSource, chunk_size: int = CHUNK_SIZE) -> AsyncIterab
     if isinstance(source, str | os.PathLike):
         return _iter_path(Path(source), chunk_size)
     if hasattr(source, "__aiter__"):
-        return source  # type: ignore[return-value]
-    return source()  # type: ignore[operator]
+        return source
+    return source()
 
 
 def source_size(source: ByteSource) -> int | None:

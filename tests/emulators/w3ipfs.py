@@ -69,6 +69,10 @@ class RecordedRequest:
     part_names: list[str] = field(default_factory=list)
 
 
+RECORD = web.RequestKey("record", RecordedRequest)
+ACCOUNT = web.RequestKey("account", str)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -182,12 +186,12 @@ class W3IPFSEmulator:
             return await handler(request)  # type: ignore[no-any-return]
         record = RecordedRequest(
             method=request.method,
-            path=request.path.removeprefix("/api"),
+            path=request.raw_path.split("?", 1)[0].removeprefix("/api"),
             query=dict(request.query),
             headers=dict(request.headers),
         )
         self.requests.append(record)
-        request["record"] = record
+        request[RECORD] = record
         fault = self._take_fault(request.method, record.path)
         if fault is not None:
             return await self._apply_fault(fault, request)
@@ -196,7 +200,7 @@ class W3IPFSEmulator:
         if key is None or secret is None or self.accounts.get(key) != secret:
             await _drain(request)
             return _error(401, "Unauthorized: invalid pinning_api_key or pinning_secret_key")
-        request["account"] = key
+        request[ACCOUNT] = key
         return await handler(request)  # type: ignore[no-any-return]
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -288,7 +292,7 @@ class W3IPFSEmulator:
         return _json({"message": AUTH_MESSAGE})
 
     async def pin_file(self, request: web.Request) -> web.Response:
-        record: RecordedRequest = request["record"]
+        record: RecordedRequest = request[RECORD]
         if not request.content_type.startswith("multipart/"):
             await _drain(request)
             return _error(400, "expected multipart/form-data")
@@ -333,7 +337,7 @@ class W3IPFSEmulator:
                         return _error(400, "bad file name")
                     target = dir_root / rel
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    sink = target.open("wb")  # noqa: SIM115 - closed below
+                    sink = target.open("wb")
                 size = 0
                 try:
                     while chunk := await part.read_chunk(1 << 20):  # type: ignore[union-attr]
@@ -354,7 +358,7 @@ class W3IPFSEmulator:
             record.body_bytes = total
             if not files:
                 return _error(400, "file is required")
-            account = request["account"]
+            account = request[ACCOUNT]
             is_dir = dir_root is not None
             if is_dir:
                 assert dir_root is not None
@@ -398,11 +402,11 @@ class W3IPFSEmulator:
             return _error(400, "metadata must be an object")
         metadata.setdefault("name", cid)
         size = self.content_sizes.get(cid, 0)
-        pin = self._new_pin(request["account"], cid, size, metadata, by_hash=True)
+        pin = self._new_pin(request[ACCOUNT], cid, size, metadata, by_hash=True)
         return _json({"data": pin, "status": "success"})
 
     async def get_pin(self, request: web.Request) -> web.Response:
-        pin = self._find(request["account"], request.match_info["pin_id"])
+        pin = self._find(request[ACCOUNT], request.match_info["pin_id"])
         if pin is None:
             return _error(404, "pin not found")
         left = self._reads_left.get(pin["id"])
@@ -441,7 +445,7 @@ class W3IPFSEmulator:
                 return _error(400, "metadata must be JSON")
             if not isinstance(wanted, dict):
                 return _error(400, "metadata must be a JSON object")
-        pins = list(enumerate(self.pins.get(request["account"], [])))
+        pins = list(enumerate(self.pins.get(request[ACCOUNT], [])))
         if pinned != "all":
             pins = [(i, p) for i, p in pins if p["pinned"] == (pinned == "true")]
         if wanted:
@@ -461,7 +465,7 @@ class W3IPFSEmulator:
         return _json({"data": {"totals": totals, "pins": page}, "status": "success"})
 
     async def unpin(self, request: web.Request) -> web.Response:
-        pin = self._find(request["account"], request.match_info["pin_id"])
+        pin = self._find(request[ACCOUNT], request.match_info["pin_id"])
         if pin is None:
             return _error(404, "pin not found")
         if pin["pinned"]:

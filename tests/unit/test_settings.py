@@ -1,0 +1,98 @@
+"""Settings: exact public names, friendly one-line errors, secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import ConfigError, Settings, env_name, load_settings
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+
+def test_defaults() -> None:
+    s = load_settings()
+    assert s.w3ipfs_api_url == "https://api.w3ipfs.aioz.network/api"
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.max_file_mb == 1024 and s.max_file_bytes == 1024 * 1024 * 1024
+    assert (s.host, s.port) == ("0.0.0.0", 3000)
+    assert s.slack_app_token is None
+
+
+def test_public_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "W3IPFS_API_URL": "http://127.0.0.1:9/api/",
+        "W3IPFS_API_KEY": "k",
+        "W3IPFS_SECRET_KEY": "s",
+        "W3IPFS_GATEWAY_URL": "https://gw.example",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "sig",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "SLACK_API_URL": "http://127.0.0.1:9/api",
+        "PINBOT_DATABASE_URL": "postgresql+asyncpg://localhost/test",
+        "PINBOT_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "PINBOT_MAX_FILE_MB": "10",
+        "PINBOT_CONCURRENCY": "8",
+        "PINBOT_HOST": "127.0.0.1",
+        "PINBOT_PORT": "8080",
+        "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1, files.slack.com",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings()
+    assert s.w3ipfs_api_url == "http://127.0.0.1:9/api"
+    assert s.w3ipfs_api_key is not None and s.w3ipfs_api_key.get_secret_value() == "k"
+    assert s.slack_api_url == "http://127.0.0.1:9/api/"
+    assert s.database_url.startswith("postgresql+asyncpg://")
+    assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert (s.max_file_mb, s.concurrency, s.host, s.port) == (10, 8, "127.0.0.1", 8080)
+    assert s.download_hosts == ["127.0.0.1", "files.slack.com"]
+    assert env_name("max_file_mb") == "PINBOT_MAX_FILE_MB"
+
+
+def test_dotenv_is_read(tmp_path: object) -> None:
+    with open(".env", "w") as fh:
+        fh.write("W3IPFS_API_KEY=from-dotenv\nPINBOT_PORT=4000\n")
+    s = load_settings()
+    assert s.w3ipfs_api_key is not None
+    assert s.w3ipfs_api_key.get_secret_value() == "from-dotenv"
+    assert s.port == 4000
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PINBOT_PORT", "not-a-port"),
+        ("PINBOT_PORT", "70000"),
+        ("PINBOT_MAX_FILE_MB", "-1"),
+        ("PINBOT_CONCURRENCY", "0"),
+        ("W3IPFS_API_URL", "ftp://nope"),
+    ],
+)
+def test_malformed_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert name in message
+    assert "\n" not in message
+    assert value not in message  # never echo what was given (it may be a pasted secret)
+
+
+def test_missing_required_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("W3IPFS_API_KEY", "k")
+    s = load_settings()
+    with pytest.raises(ConfigError, match=r"^W3IPFS_SECRET_KEY is not set"):
+        s.require("w3ipfs_api_key", "w3ipfs_secret_key")
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET are not set"):
+        s.require("slack_bot_token", "slack_signing_secret")
+
+
+def test_secrets_are_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("W3IPFS_SECRET_KEY", "super-secret-value")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret-token")
+    s = Settings()
+    text = repr(s) + str(s) + s.model_dump_json()
+    assert "super-secret-value" not in text
+    assert "xoxb-secret-token" not in text
