@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
@@ -316,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(package_doc or "").strip(),
         epilog="Settings come from the environment and .env; see the README.",
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -371,6 +373,11 @@ def _fail(message: str, code: int) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Retries and warnings are logged; a terminal user wants only the outcome unless asked.
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         settings = load_settings()
         if args.command == "serve":
@@ -384,8 +391,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except CLIError as exc:
         _fail(str(exc), exc.code)
     except W3IPFSError as exc:
-        _fail(f"{exc.user_message} ({exc})" if str(exc) != exc.user_message else str(exc),
-              exit_code_for(exc))
+        _fail(str(exc), exit_code_for(exc))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:
