@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_API_URL = "https://api.w3ipfs.aioz.network/api"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+#: Slack's own file hosts (a host matches itself and its subdomains). Only these get the token.
+DEFAULT_DOWNLOAD_HOSTS = ("files.slack.com", "slack-files.com", "slack-edge.com")
 
 
 class ConfigError(Exception):
@@ -65,8 +67,12 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=0, le=65535, validation_alias=_env("PINBOT_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("PINBOT_LOG_LEVEL"))
     download_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["files.slack.com", "slack-files.com"],
+        default_factory=lambda: list(DEFAULT_DOWNLOAD_HOSTS),
         validation_alias=_env("PINBOT_DOWNLOAD_HOSTS"),
+    )
+    auto_pin: str = Field("all", validation_alias=_env("PINBOT_AUTO_PIN"))
+    admin_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("PINBOT_ADMIN_USERS")
     )
 
     @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url", "slack_api_url")
@@ -95,12 +101,39 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("download_hosts", mode="before")
+    @field_validator("download_hosts", "admin_users", mode="before")
     @classmethod
-    def _split_hosts(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [h.strip().lower() for h in value.split(",") if h.strip()]
+            return [h.strip() for h in value.split(",") if h.strip()]
         return value
+
+    @field_validator("download_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        hosts = [h.lower().strip(".") for h in value]
+        if not hosts:
+            raise ValueError("needs at least one host")
+        return hosts
+
+    @field_validator("auto_pin")
+    @classmethod
+    def _auto_pin(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("all", "off"):
+            return value.lower()
+        ids = [c.strip() for c in value.split(",") if c.strip()]
+        if not ids or not all(c.isalnum() and c[:1].isalpha() for c in ids):
+            raise ValueError("must be all, off, or a comma list of channel ids")
+        return ",".join(c.upper() for c in ids)
+
+    def auto_pins_in(self, channel_id: str | None) -> bool:
+        """Whether a file shared in this channel is pinned automatically."""
+        if self.auto_pin == "all":
+            return True
+        if self.auto_pin == "off" or not channel_id:
+            return False
+        return channel_id.upper() in self.auto_pin.split(",")
 
     @property
     def max_file_bytes(self) -> int:

@@ -1,1 +1,19 @@
-"""Slack listeners, one module per feature, each with `register(app)`."""
+"""Slack listeners only: one module per feature, each with `register(app, services)`.
+
+Listeners ack first (Slack's 3-second budget), parse with pure functions from `bot.commands`,
+hand slow work to `bot.pinning` (via the job runner for shared files), and reply with messages
+rendered by `bot.blocks`.
+"""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+
+from . import actions, files, pin, pins, unpin
+
+
+def register_all(app: AsyncApp, services: Services) -> None:
+    for module in (files, pin, pins, unpin, actions):
+        module.register(app, services)

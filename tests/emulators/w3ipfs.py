@@ -104,6 +104,8 @@ class W3IPFSEmulator:
         self.pinning_reads = pinning_reads
         self.max_upload_bytes = max_upload_bytes
         self.temp_dir = temp_dir
+        #: When set, uploads report this CID instead of the real one (a misbehaving service).
+        self.cid_override: str | None = None
         self.pins: dict[str, list[dict[str, Any]]] = {}
         self.content_sizes: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
@@ -374,6 +376,8 @@ class W3IPFSEmulator:
                     return _error(400, "several files must be sent as name dirname/path")
                 metadata.setdefault("name", filename)
             self.content_sizes[cid] = total
+            if self.cid_override:
+                cid = self.cid_override
             pin = self._new_pin(account, cid, total, metadata, by_hash=False, is_dir=is_dir)
             return _json({"data": pin, "status": "success"}, 201)
         finally:

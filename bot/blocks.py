@@ -1,0 +1,334 @@
+"""Block Kit rendering: pure functions from data to messages.
+
+Built from `slack_sdk.models.blocks` classes so that Slack's limits (text lengths, element
+counts) are validated by `to_dict()` here, in tests, rather than discovered as `invalid_blocks`
+in production. Every user-provided string is escaped and cut to fit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from .commands import USAGE, PinsQuery
+from .format import gateway_link, human_size, short_cid, short_date
+from .w3ipfs import Pin, PinPage, PinState
+
+# Action ids: the contract between these messages and handlers/actions.py.
+UNPIN_BUTTON = "pin_unpin"
+ROW_MENU = "pin_row_menu"
+PAGE_BUTTON = "pins_page"
+SHARE_LIST = "pins_share"
+SHARE_PIN = "pin_share"
+UNPIN_CONFIRM = "unpin_confirm"
+UNPIN_CANCEL = "unpin_cancel"
+OPEN_GATEWAY = "open_gateway"
+
+STATE_EMOJI = {
+    PinState.PINNED: ":white_check_mark:",
+    PinState.PINNING: ":hourglass_flowing_sand:",
+    PinState.FAILED: ":x:",
+    PinState.UNPINNED: ":wastebasket:",
+    PinState.UNKNOWN: ":grey_question:",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered message: `text` is the notification/fallback, `blocks` the Block Kit."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _render(text: str, blocks: Sequence[Block]) -> Message:
+    return Message(cut(text, 3000), [b.to_dict() for b in blocks])
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=cut(text, 3000))
+
+
+def _name(pin: Pin, fallback: str | None = None) -> str:
+    return pin.name or fallback or (short_cid(pin.cid) if pin.cid else pin.id)
+
+
+def _gateway_button(gateway_url: str, cid: str) -> ButtonElement:
+    return ButtonElement(
+        text="Open in gateway", url=gateway_link(gateway_url, cid), action_id=OPEN_GATEWAY
+    )
+
+
+def _unpin_confirm(name: str) -> ConfirmObject:
+    return ConfirmObject(
+        title="Unpin this file?",
+        text=cut(f"*{escape(name)}* will no longer be pinned by this account.", 300),
+        confirm="Unpin",
+        deny="Keep it",
+        style="danger",
+    )
+
+
+def _unpin_button(pin: Pin, name: str) -> ButtonElement:
+    return ButtonElement(
+        text="Unpin", action_id=UNPIN_BUTTON, value=pin.id, style="danger",
+        confirm=_unpin_confirm(name),
+    )
+
+
+def pin_fields(pin: Pin, size: int | None = None) -> list[MarkdownTextObject]:
+    state = pin.state
+    return [
+        _md(f"*CID*\n`{pin.cid or '—'}`"),
+        _md(f"*Status*\n{STATE_EMOJI[state]} {escape(pin.display_status)}"),
+        _md(f"*Size*\n{human_size(pin.size if pin.size else size)}"),
+        _md(f"*Pin id*\n`{pin.id}`"),
+    ]
+
+
+def pinning(name: str, size: int | None) -> Message:
+    """The placeholder posted in the thread while the file streams."""
+    text = f"Pinning {name} ({human_size(size)})…"
+    return _render(text, [
+        SectionBlock(text=_md(f":pushpin: Pinning *{escape(cut(name, 500))}* "
+                              f"({human_size(size)}) to IPFS…")),
+    ])
+
+
+def verification_line(verified: bool | None, local_cid: str | None) -> str:
+    if verified is True:
+        return ":lock: *Verified*: the CID matches the bytes pinbot sent."
+    if verified is False:
+        return (
+            ":warning: *Not verified*: the service's CID differs from the CID of the bytes "
+            f"pinbot sent (`{local_cid}`). The pinned content may not be this file."
+        )
+    return "Not verified (no CID to compare)."
+
+
+def pin_card(
+    pin: Pin,
+    *,
+    gateway_url: str,
+    file_name: str | None = None,
+    size: int | None = None,
+    shared_by: str | None = None,
+    verified: bool | None = None,
+    local_cid: str | None = None,
+    note: str | None = None,
+) -> Message:
+    """The result card: what was pinned, where to get it, and a way to undo it."""
+    name = _name(pin, file_name)
+    title = f"Pinned {name}" if pin.state is not PinState.UNPINNED else f"Unpinned {name}"
+    blocks: list[Block] = [
+        SectionBlock(
+            text=_md(f"{STATE_EMOJI[pin.state]} *{escape(cut(name, 1000))}*"),
+            fields=pin_fields(pin, size),
+        ),
+    ]
+    context = []
+    if shared_by:
+        context.append(_md(f"Shared by <@{shared_by}>"))
+    if local_cid is not None or verified is not None:
+        context.append(_md(verification_line(verified, local_cid)))
+    if note:
+        context.append(_md(note))
+    if context:
+        blocks.append(ContextBlock(elements=context))
+    actions: list[ButtonElement] = []
+    if pin.cid:
+        actions.append(_gateway_button(gateway_url, pin.cid))
+    if pin.state is not PinState.UNPINNED:
+        actions.append(_unpin_button(pin, name))
+    if actions:
+        blocks.append(ActionsBlock(elements=actions))
+    return _render(f"{title}: {pin.cid}", blocks)
+
+
+def _kind(pin: Pin) -> str:
+    if pin.is_dir:
+        return "directory"
+    return "pin by CID" if pin.is_pin_by_hash else "file"
+
+
+def pin_details(pin: Pin, *, gateway_url: str, ledger_note: str | None = None) -> Message:
+    """`/pins <id>` and the Details menu item: everything known about one pin."""
+    name = _name(pin)
+    extra = [
+        _md(f"*Pinned*\n{short_date(pin.date_pinned)}"),
+        _md(f"*Kind*\n{_kind(pin)}"),
+    ]
+    if pin.date_unpinned:
+        extra.append(_md(f"*Unpinned*\n{short_date(pin.date_unpinned)}"))
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=cut(name, 150))),
+        SectionBlock(fields=[*pin_fields(pin), *extra][:10]),
+    ]
+    if pin.metadata.keyvalues:
+        pairs = ", ".join(f"{escape(str(k))}={escape(str(v))}"
+                          for k, v in pin.metadata.keyvalues.items())
+        blocks.append(ContextBlock(elements=[_md(cut(f"Metadata: {pairs}", 2000))]))
+    if ledger_note:
+        blocks.append(ContextBlock(elements=[_md(ledger_note)]))
+    actions: list[ButtonElement] = []
+    if pin.cid:
+        actions.append(_gateway_button(gateway_url, pin.cid))
+    if pin.state is not PinState.UNPINNED:
+        actions.append(_unpin_button(pin, name))
+    actions.append(ButtonElement(text="Share to channel", action_id=SHARE_PIN, value=pin.id))
+    blocks.append(ActionsBlock(elements=actions))
+    return _render(f"{name}: {pin.cid}", blocks)
+
+
+def _row(pin: Pin, gateway_url: str) -> SectionBlock:
+    name = cut(escape(_name(pin)), 200)
+    line = (
+        f"*{name}*\n`{short_cid(pin.cid) if pin.cid else '—'}` · {human_size(pin.size)} · "
+        f"{short_date(pin.date_pinned)} · {STATE_EMOJI[pin.state]} {escape(pin.display_status)}"
+    )
+    options = [Option(text="Details", value=f"details:{pin.id}")]
+    if pin.cid:
+        options.append(Option(text="Open in gateway", value=f"open:{pin.id}",
+                              url=gateway_link(gateway_url, pin.cid)))
+    if pin.state is not PinState.UNPINNED:
+        options.append(Option(text="Unpin…", value=f"unpin:{pin.id}"))
+    return SectionBlock(
+        text=_md(line), accessory=OverflowMenuElement(action_id=ROW_MENU, options=options)
+    )
+
+
+def pins_list(
+    page: PinPage, query: PinsQuery, *, gateway_url: str, shared: bool = False
+) -> Message:
+    """One page of `/pins`: totals, a row per pin, Prev/Next that keep the filters."""
+    files, size = page.totals.files, page.totals.size
+    header = f"{files} pin{'s' if files != 1 else ''} · {human_size(size)}"
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=cut(f":pushpin: {header}", 150))),
+        ContextBlock(elements=[_md(query.describe())]),
+    ]
+    if not page.pins:
+        blocks.append(SectionBlock(text=_md(
+            "Nothing here yet." if page.offset == 0 else "No more pins on this page."
+        )))
+    for pin in page.pins[:40]:
+        blocks.append(_row(pin, gateway_url))
+    first, last = page.offset + 1, page.offset + len(page.pins)
+    if page.pins:
+        blocks.append(ContextBlock(elements=[_md(f"Showing {first} to {last} of {files}")]))
+    buttons: list[ButtonElement] = []
+    if page.has_prev:
+        buttons.append(ButtonElement(
+            text="◀ Prev", action_id=f"{PAGE_BUTTON}_prev",
+            value=query.page(page.offset - page.limit).to_value(),
+        ))
+    if page.has_next:
+        buttons.append(ButtonElement(
+            text="Next ▶", action_id=f"{PAGE_BUTTON}_next",
+            value=query.page(page.offset + page.limit).to_value(),
+        ))
+    if not shared:
+        buttons.append(ButtonElement(
+            text="Share to channel", action_id=SHARE_LIST, value=query.page(page.offset).to_value()
+        ))
+    if buttons:
+        blocks.append(DividerBlock())
+        blocks.append(ActionsBlock(elements=buttons))
+    return _render(f"Pins: {header}", blocks)
+
+
+def unpin_confirm(pins: Sequence[Pin], unknown: Sequence[str]) -> Message:
+    """The confirm step of `/unpin` and of Unpin from a list row."""
+    blocks: list[Block] = []
+    lines = [f"• *{escape(cut(_name(p), 200))}* `{p.id}`" for p in pins]
+    if pins:
+        blocks.append(SectionBlock(text=_md(
+            f"Unpin {'this pin' if len(pins) == 1 else f'these {len(pins)} pins'}?\n"
+            + "\n".join(lines)
+        )))
+    if unknown:
+        blocks.append(SectionBlock(text=_md(
+            ":grey_question: No pin with "
+            + ", ".join(f"`{escape(cut(u, 80))}`" for u in unknown)
+            + " exists on this account."
+        )))
+    if pins:
+        blocks.append(ActionsBlock(elements=[
+            ButtonElement(
+                text=f"Unpin {len(pins)}" if len(pins) > 1 else "Unpin", style="danger",
+                action_id=UNPIN_CONFIRM, value=json.dumps([p.id for p in pins]),
+            ),
+            ButtonElement(text="Cancel", action_id=UNPIN_CANCEL, value="cancel"),
+        ]))
+    text = f"Unpin {len(pins)} pin(s)?" if pins else "Nothing to unpin."
+    return _render(text, blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class UnpinOutcome:
+    pin_id: str
+    pin: Pin | None = None
+    error: str | None = None
+
+
+def unpin_result(outcomes: Sequence[UnpinOutcome], by_user: str | None = None) -> Message:
+    lines = []
+    for o in outcomes:
+        if o.pin is not None:
+            lines.append(f":wastebasket: Unpinned *{escape(cut(_name(o.pin), 200))}* `{o.pin_id}`")
+        else:
+            lines.append(f":x: `{escape(cut(o.pin_id, 80))}`: {escape(o.error or 'failed')}")
+    done = sum(1 for o in outcomes if o.pin is not None)
+    blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines) or "Nothing was unpinned."))]
+    if by_user:
+        blocks.append(ContextBlock(elements=[_md(f"By <@{by_user}>")]))
+    return _render(f"Unpinned {done} of {len(outcomes)}", blocks)
+
+
+def unpinned_card(pin: Pin, *, gateway_url: str, by_user: str) -> Message:
+    """A result card after its Unpin button: same card, new state, who did it."""
+    return pin_card(pin, gateway_url=gateway_url, note=f"Unpinned by <@{by_user}>")
+
+
+def notice(text: str, *, emoji: str = ":information_source:") -> Message:
+    """A short message: refusals, errors, confirmations. `text` is mrkdwn, already escaped."""
+    return _render(text, [SectionBlock(text=_md(f"{emoji} {text}"))])
+
+
+def failure(title: str, reason: str) -> Message:
+    return _render(f"{title}: {reason}", [
+        SectionBlock(text=_md(f":x: *{escape(title)}*\n{reason}")),
+    ])
+
+
+def usage(command: str) -> Message:
+    return _render(USAGE[command], [SectionBlock(text=_md(USAGE[command]))])

@@ -1,0 +1,190 @@
+"""Pure parsing of slash command text into typed requests, with errors a user can act on.
+
+No I/O here: every rule about what `/pin`, `/pins` and `/unpin` accept is in this file and is
+unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
+
+from .cid import InvalidCIDError, parse_cid
+
+EXAMPLE_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+PAGE_SIZE = 10
+MAX_UNPIN_IDS = 20
+_PIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,127}$")
+
+Status = Literal["all", "pinned", "unpinned"]
+SortField = Literal["created_at", "size", "name"]
+Order = Literal["asc", "desc"]
+
+
+class CommandError(ValueError):
+    """The command text cannot be understood; the message says how to fix it (mrkdwn)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class PinCID:
+    cid: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PinsQuery:
+    """A view of the team's pins. Serialised into button values so Prev/Next keep filters."""
+
+    status: Status = "all"
+    sort: SortField = "created_at"
+    order: Order = "desc"
+    offset: int = 0
+
+    @property
+    def api_pinned(self) -> Literal["all", "true", "false"]:
+        mapping: dict[Status, Literal["all", "true", "false"]] = {
+            "all": "all", "pinned": "true", "unpinned": "false"
+        }
+        return mapping[self.status]
+
+    def page(self, offset: int) -> PinsQuery:
+        return replace(self, offset=max(0, offset))
+
+    def to_value(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_value(cls, value: str) -> PinsQuery:
+        """Decode a button value; anything odd falls back to defaults rather than failing."""
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        def pick(key: str, allowed: tuple[str, ...]) -> str:
+            return data[key] if data.get(key) in allowed else allowed[0]
+
+        raw_offset = data.get("offset")
+        offset = raw_offset if isinstance(raw_offset, int) else 0
+        return cls(
+            pick("status", ("all", "pinned", "unpinned")),  # type: ignore[arg-type]
+            pick("sort", ("created_at", "size", "name")),  # type: ignore[arg-type]
+            pick("order", ("desc", "asc")),  # type: ignore[arg-type]
+            max(0, offset),
+        )
+
+    def describe(self) -> str:
+        what = {"all": "All pins", "pinned": "Pinned", "unpinned": "Unpinned"}[self.status]
+        field = {"created_at": "date", "size": "size", "name": "name"}[self.sort]
+        return f"{what} · sorted by {field} {'↓' if self.order == 'desc' else '↑'}"
+
+
+@dataclass(frozen=True, slots=True)
+class PinDetails:
+    pin_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unpin:
+    pin_ids: tuple[str, ...]
+
+
+USAGE = {
+    "/pin": (
+        "*`/pin <CID> [name]`* pins content that is already on IPFS.\n"
+        f"Example: `/pin {EXAMPLE_CID} greeting.txt`\n"
+        "To pin a file, just share it in a channel where pinbot is: it replies in the thread."
+    ),
+    "/pins": (
+        "*`/pins [all|pinned|unpinned] [sort:created_at|size|name] [asc|desc]`* lists the "
+        "team's pins, 10 per page.\n"
+        "*`/pins <pin id>`* shows one pin.\n"
+        "Example: `/pins pinned sort:size desc`"
+    ),
+    "/unpin": (
+        "*`/unpin <pin id> [more pin ids]`* removes pins (you confirm first).\n"
+        "Find pin ids with `/pins`. Example: `/unpin 3c3fec2a-ca65-4b8e-bcf3-c8e2ceaa23d2`"
+    ),
+}
+
+
+def _is_help(words: list[str]) -> bool:
+    return not words or (len(words) == 1 and words[0].lower() in ("help", "-h", "--help", "?"))
+
+
+def looks_like_pin_id(word: str) -> bool:
+    return bool(_PIN_ID.match(word))
+
+
+def parse_pin(text: str) -> Help | PinCID:
+    words = text.split()
+    if _is_help(words):
+        return Help("/pin")
+    candidate = words[0].strip("<>`")
+    if candidate.startswith(("ipfs://", "/ipfs/")):
+        candidate = candidate.removeprefix("ipfs://").removeprefix("/ipfs/").split("/")[0]
+    try:
+        parse_cid(candidate)
+    except InvalidCIDError as exc:
+        shown = candidate if len(candidate) <= 80 else candidate[:77] + "…"
+        raise CommandError(
+            f"`{shown}` is {exc}.\nA CID looks like `{EXAMPLE_CID}` (v1) or "
+            "`QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o` (v0).\n"
+            f"Try: `/pin {EXAMPLE_CID} my-file.txt`"
+        ) from None
+    name = " ".join(words[1:]).strip() or None
+    if name and len(name) > 255:
+        raise CommandError("That name is too long: keep it under 255 characters.")
+    return PinCID(candidate, name)
+
+
+def parse_pins(text: str) -> Help | PinsQuery | PinDetails:
+    words = text.split()
+    if words and _is_help(words):
+        return Help("/pins")
+    status: Status = "all"
+    sort: SortField = "created_at"
+    order: Order = "desc"
+    for raw in words:
+        word = raw.lower()
+        if word in ("all", "pinned", "unpinned"):
+            status = word  # type: ignore[assignment]
+        elif word in ("asc", "desc"):
+            order = word  # type: ignore[assignment]
+        elif word.startswith("sort:"):
+            field = word.removeprefix("sort:")
+            field = {"date": "created_at", "created": "created_at"}.get(field, field)
+            if field not in ("created_at", "size", "name"):
+                raise CommandError(
+                    f"`{raw}` is not a sort I know. Use `sort:created_at`, `sort:size` or "
+                    "`sort:name`."
+                )
+            sort = field  # type: ignore[assignment]
+        elif len(words) == 1 and looks_like_pin_id(raw):
+            return PinDetails(raw)
+        else:
+            raise CommandError(f"I don't understand `{raw}`.\n{USAGE['/pins']}")
+    return PinsQuery(status, sort, order)
+
+
+def parse_unpin(text: str) -> Help | Unpin:
+    words = [w.strip(",") for w in text.replace(",", " ").split()]
+    if _is_help(words):
+        return Help("/unpin")
+    bad = [w for w in words if not looks_like_pin_id(w)]
+    if bad:
+        raise CommandError(
+            f"`{bad[0][:80]}` does not look like a pin id. {USAGE['/unpin']}"
+        )
+    ids = tuple(dict.fromkeys(words))
+    if len(ids) > MAX_UNPIN_IDS:
+        raise CommandError(f"Unpin at most {MAX_UNPIN_IDS} pins at a time.")
+    return Unpin(ids)

@@ -1,0 +1,146 @@
+"""The process: aiohttp serving Bolt on `POST /slack/events` and `GET /healthz`, or Socket Mode.
+
+In Socket Mode the same aiohttp server still runs, for `/healthz` only, so a container
+orchestrator can watch either mode the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from . import logs
+from .app import create_app
+from .services import Services
+from .settings import Settings
+from .w3ipfs import AuthenticationError, W3IPFSClient, W3IPFSError
+
+log = logging.getLogger(__name__)
+
+SERVICES = web.AppKey("services", Services)
+BOLT = web.AppKey("bolt", AsyncApp)
+HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
+
+
+class HealthCheck:
+    """Asks the pinning API whether the keys work, at most once per `ttl` seconds.
+
+    The API allows 180 requests/min per key; a probe every few seconds must not eat into it.
+    """
+
+    def __init__(self, w3ipfs: W3IPFSClient, ttl: float = 30.0) -> None:
+        self.w3ipfs = w3ipfs
+        self.ttl = ttl
+        self._checked_at = -1e9
+        self._result: tuple[int, dict[str, Any]] = (200, {})
+        self._lock = asyncio.Lock()
+
+    async def run(self) -> tuple[int, dict[str, Any]]:
+        async with self._lock:
+            if time.monotonic() - self._checked_at < self.ttl:
+                return self._result
+            try:
+                await self.w3ipfs.test_authentication()
+            except AuthenticationError:
+                self._result = (503, {"status": "error", "checks": {"w3ipfs": "keys rejected"}})
+            except W3IPFSError as exc:
+                # The service being down is not this process being unhealthy: restarting the
+                # bot would not help, so report it but stay "up".
+                self._result = (200, {"status": "degraded",
+                                      "checks": {"w3ipfs": f"unreachable: {type(exc).__name__}"}})
+            else:
+                self._result = (200, {"status": "ok", "checks": {"w3ipfs": "ok"}})
+            self._checked_at = time.monotonic()
+            return self._result
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    bolt = request.app[BOLT]
+    bolt_request = await to_bolt_request(request)
+    bolt_response = await bolt.async_dispatch(bolt_request)
+    return await to_aiohttp_response(bolt_response)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    status, body = await request.app[HEALTH].run()
+    services = request.app[SERVICES]
+    body = {**body, "jobs": {"pending": services.jobs.pending, "running": services.jobs.running}}
+    return web.json_response(body, status=status)
+
+
+def build_web_app(
+    settings: Settings, services: Services, *, http_events: bool = True
+) -> web.Application:
+    web_app = web.Application()
+    web_app[SERVICES] = services
+    web_app[HEALTH] = HealthCheck(services.w3ipfs)
+    if http_events:
+        web_app[BOLT] = create_app(settings, services)
+        web_app.router.add_post("/slack/events", slack_events)
+    web_app.router.add_get("/healthz", healthz)
+
+    async def close_services(_: web.Application) -> None:
+        await services.aclose()
+
+    web_app.on_cleanup.append(close_services)
+    return web_app
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [
+        settings.w3ipfs_api_key, settings.w3ipfs_secret_key, settings.slack_bot_token,
+        settings.slack_signing_secret, settings.slack_app_token,
+    ]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+async def run(settings: Settings) -> None:
+    services = Services.from_settings(settings)
+    socket_mode = settings.slack_app_token is not None
+    web_app = build_web_app(settings, services, http_events=not socket_mode)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    handler = None
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        assert settings.slack_app_token is not None
+        bolt = create_app(settings, services)
+        handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("pinbot running in Socket Mode; /healthz on %s:%s", settings.host, settings.port)
+    else:
+        log.info("pinbot listening on http://%s:%s/slack/events", settings.host, settings.port)
+    health, _ = await HealthCheck(services.w3ipfs, ttl=0).run()
+    if health == 503:
+        log.error("the pinning API rejected W3IPFS_API_KEY/W3IPFS_SECRET_KEY; pins will fail")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing running pins")
+    if handler is not None:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+    await runner.cleanup()
+
+
+def serve(settings: Settings) -> None:
+    """`pinbot serve`: validate settings (one clear line on error), then run until signalled."""
+    settings.require("slack_bot_token", "w3ipfs_api_key", "w3ipfs_secret_key")
+    if settings.slack_app_token is None:
+        settings.require("slack_signing_secret")
+    elif settings.slack_signing_secret is None:
+        settings.slack_signing_secret = settings.slack_app_token  # unused in Socket Mode
+    logs.configure(settings.log_level, _secrets(settings))
+    asyncio.run(run(settings))

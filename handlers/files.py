@@ -1,0 +1,49 @@
+"""`file_shared`: a file shared in a channel is pinned, and the result lands in its thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.pinning import SharedFile
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.event("file_shared")
+    async def on_file_shared(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        # Bolt has already acked the event; everything here must stay cheap until submit().
+        event_id = str(body.get("event_id") or "")
+        file_id = event.get("file_id") or (event.get("file") or {}).get("id")
+        channel = event.get("channel_id")
+        if not file_id or not channel:
+            log.warning("file_shared without file or channel id (event %s)", event_id)
+            return
+        if event_id and not services.events.add(event_id):
+            log.info("duplicate delivery of event %s (file %s) ignored", event_id, file_id)
+            return
+        if not services.settings.auto_pins_in(channel):
+            log.info("file %s in %s not pinned: PINBOT_AUTO_PIN excludes it", file_id, channel)
+            return
+        shared = SharedFile(
+            team_id=str(body.get("team_id") or context.team_id or ""),
+            file_id=str(file_id),
+            channel_id=str(channel),
+            user_id=str(event.get("user_id") or ""),
+            event_ts=event.get("event_ts"),
+        )
+        if not services.pins.claim(shared):
+            log.info("file %s already handled in %s; duplicate ignored", file_id, channel)
+            return
+        services.jobs.submit(
+            f"pin {file_id}", services.pins.handle_shared_file, shared, client,
+            context.bot_user_id,
+        )

@@ -1,0 +1,162 @@
+"""Drives the real app like Slack does: signed requests shaped like Slack's own payloads."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from tests.emulators.slack import FakeFile, SlackEmulator
+
+APP_ID = "A0PINBOT"
+
+
+@dataclass
+class Sent:
+    response: httpx.Response
+    elapsed: float
+    response_url: str | None = None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.response.json() if self.response.content else {}
+
+
+class SlackDriver:
+    def __init__(self, events_url: str, signing_secret: str, slack: SlackEmulator) -> None:
+        self.events_url = events_url
+        self.verifier = SignatureVerifier(signing_secret)
+        self.slack = slack
+        self._ids = itertools.count(1)
+        self.http = httpx.AsyncClient(timeout=30)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def post(
+        self, body: str, content_type: str, headers: dict[str, str] | None = None,
+        *, timestamp: int | None = None, signature: str | None = None,
+    ) -> tuple[httpx.Response, float]:
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        sig = signature or self.verifier.generate_signature(timestamp=ts, body=body)
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sig,
+            **(headers or {}),
+        }
+        start = time.monotonic()
+        response = await self.http.post(self.events_url, content=body, headers=all_headers)
+        return response, time.monotonic() - start
+
+    async def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
+    ) -> Sent:
+        envelope = {
+            "token": "legacy-verification-token",
+            "team_id": self.slack.team_id,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(self._ids):010d}",
+            "event_time": int(time.time()),
+            "authorizations": [{
+                "enterprise_id": None, "team_id": self.slack.team_id,
+                "user_id": self.slack.bot_user_id, "is_bot": True,
+                "is_enterprise_install": False,
+            }],
+            "is_ext_shared_channel": False,
+            "event_context": "4-eyJldCI6ImZpbGVfc2hhcmVkIn0",
+        }
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
+        response, elapsed = await self.post(json.dumps(envelope), "application/json", headers)
+        return Sent(response, elapsed)
+
+    async def file_shared(
+        self, fake: FakeFile, *, channel: str | None = None, user: str | None = None,
+        event_id: str | None = None, retry_num: int | None = None,
+    ) -> Sent:
+        return await self.event(
+            {
+                "type": "file_shared",
+                "channel_id": channel or fake.channel,
+                "file_id": fake.id,
+                "user_id": user or fake.user,
+                "file": {"id": fake.id},
+                "event_ts": f"{time.time():.6f}",
+            },
+            event_id=event_id, retry_num=retry_num,
+        )
+
+    async def command(
+        self, command: str, text: str = "", *, user: str = "UALICE", channel: str = "C0GENERAL"
+    ) -> Sent:
+        response_url = self.slack.response_url()
+        form = {
+            "token": "legacy-verification-token",
+            "team_id": self.slack.team_id,
+            "team_domain": "example",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": f"{next(self._ids)}.123.abc",
+        }
+        response, elapsed = await self.post(urlencode(form), "application/x-www-form-urlencoded")
+        return Sent(response, elapsed, response_url)
+
+    async def action(
+        self,
+        action_id: str,
+        *,
+        value: str | None = None,
+        selected_value: str | None = None,
+        user: str = "UALICE",
+        channel: str = "C0GENERAL",
+        message_ts: str | None = None,
+        ephemeral: bool = True,
+    ) -> Sent:
+        response_url = self.slack.response_url()
+        action: dict[str, Any] = {
+            "action_id": action_id, "block_id": "blk", "action_ts": f"{time.time():.6f}",
+        }
+        if selected_value is not None:
+            action.update(type="overflow", selected_option={
+                "text": {"type": "plain_text", "text": "x"}, "value": selected_value})
+        else:
+            action.update(type="button", value=value or "",
+                          text={"type": "plain_text", "text": "x"})
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": self.slack.team_id},
+            "api_app_id": APP_ID,
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message", "message_ts": message_ts or "1.000001",
+                "channel_id": channel, "is_ephemeral": ephemeral,
+            },
+            "trigger_id": f"{next(self._ids)}.123.abc",
+            "team": {"id": self.slack.team_id, "domain": "example"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": "general"},
+            "response_url": response_url,
+            "actions": [action],
+            "state": {"values": {}},
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        response, elapsed = await self.post(body, "application/x-www-form-urlencoded")
+        return Sent(response, elapsed, response_url)

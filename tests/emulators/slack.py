@@ -1,0 +1,429 @@
+"""A Slack Web API emulator: an aiohttp server on 127.0.0.1 that records every call.
+
+Implements what pinbot uses, in Slack's shapes: `auth.test`, `files.info`, file downloads at
+`url_private_download` (Bearer token checked; without it, like Slack, a 200 HTML login page),
+`chat.postMessage` / `chat.update` / `chat.postEphemeral` / `chat.delete`, `reactions.*`,
+`users.info`, `views.*`, and `response_url` endpoints. Per-file knobs reproduce the field notes'
+pitfalls: external files, Slack Connect `file_access`, deleted files, a login page instead of
+bytes, a byte count that differs from `files.info`, redirects to another host.
+
+    python -m tests.emulators.slack --port 8088
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Slack</title></head>"
+    "<body><form action='/signin'>Sign in to your workspace</form></body></html>"
+)
+
+
+@dataclass
+class ApiCall:
+    method: str
+    args: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class FakeFile:
+    id: str
+    name: str
+    size: int
+    user: str
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+    mimetype: str = "application/octet-stream"
+    filetype: str = "binary"
+    mode: str = "hosted"
+    data: bytes | None = None
+    pattern_seed: int = 0
+    serve_size: int | None = None  # serve this many bytes instead of `size`
+    login_page: bool = False  # serve the HTML login page even with a good token
+    redirect_host: str | None = None  # redirect the download to this host (same port)
+    deleted: bool = False
+    external: bool = False
+    file_access: bool = False
+    no_shares: bool = False
+
+    def chunks(self, chunk: int = 1 << 20) -> Iterator[bytes]:
+        total = self.size if self.serve_size is None else self.serve_size
+        if self.data is not None:
+            data = self.data[:total] if total <= len(self.data) else self.data + bytes(
+                total - len(self.data)
+            )
+            for start in range(0, len(data), chunk):
+                yield data[start : start + chunk]
+            return
+        block = pattern_block(self.pattern_seed, chunk)
+        sent = 0
+        while sent < total:
+            piece = block[: min(chunk, total - sent)]
+            sent += len(piece)
+            yield piece
+
+    def content(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+def pattern_block(seed: int, size: int = 1 << 20) -> bytes:
+    """Deterministic non-trivial bytes, cheap to regenerate (large files are never stored)."""
+    base = bytes((i * 31 + seed * 7 + (i >> 8)) & 0xFF for i in range(4096))
+    return (base * (size // 4096 + 1))[:size]
+
+
+def pattern_bytes(seed: int, size: int) -> bytes:
+    block = pattern_block(seed)
+    out = bytearray()
+    while len(out) < size:
+        out += block[: size - len(out)]
+    return bytes(out)
+
+
+class SlackEmulator:
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-test-token",
+        team_id: str = "T0TEST",
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+    ) -> None:
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.calls: list[ApiCall] = []
+        self.files: dict[str, FakeFile] = {}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ephemeral: list[dict[str, Any]] = []
+        self.responses: dict[str, list[dict[str, Any]]] = {}
+        self.downloads: list[dict[str, Any]] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.views: list[dict[str, Any]] = []
+        self.reactions: dict[tuple[str, str], set[str]] = {}
+        self.rate_limit_next: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.app = web.Application()
+        self.app.router.add_route("*", "/api/{method}", self._api)
+        self.app.router.add_get("/files-pri/{file_id}/{name}", self._download)
+        self.app.router.add_get("/cdn/{file_id}", self._cdn)
+        self.app.router.add_post("/response/{rid}", self._response)
+
+    # -- setup -------------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def add_user(self, user_id: str, *, admin: bool = False, owner: bool = False) -> None:
+        self.users[user_id] = {
+            "id": user_id, "name": user_id.lower(), "is_admin": admin, "is_owner": owner,
+            "team_id": self.team_id,
+        }
+
+    def add_file(
+        self,
+        name: str = "report.pdf",
+        data: bytes | None = None,
+        *,
+        size: int | None = None,
+        user: str = "UALICE",
+        channel: str = "C0GENERAL",
+        thread_ts: str | None = None,
+        **options: Any,
+    ) -> FakeFile:
+        """Register a file as shared in `channel` (a message with it is created there)."""
+        file_id = f"F{next(self._ids):08d}"
+        if size is None:
+            size = len(data) if data is not None else 0
+        ts = self.next_ts()
+        fake = FakeFile(
+            id=file_id, name=name, size=size, user=user, channel=channel, ts=ts,
+            thread_ts=thread_ts, data=data, pattern_seed=next(self._ids), **options,
+        )
+        self.files[file_id] = fake
+        self.messages[(channel, ts)] = {
+            "channel": channel, "ts": ts, "user": user, "text": "", "files": [file_id],
+            "thread_ts": thread_ts,
+        }
+        return fake
+
+    def share_again(self, fake: FakeFile, channel: str) -> str:
+        """The same file shared into another channel: a new message there."""
+        ts = self.next_ts()
+        self.messages[(channel, ts)] = {"channel": channel, "ts": ts, "files": [fake.id]}
+        fake.__dict__.setdefault("extra_shares", []).append((channel, ts))
+        return ts
+
+    def response_url(self) -> str:
+        rid = f"R{next(self._ids):06d}"
+        self.responses[rid] = []
+        return f"http://127.0.0.1:{self.port}/response/{rid}"
+
+    def file_info(self, fake: FakeFile) -> dict[str, Any]:
+        base = f"http://127.0.0.1:{self.port}"
+        info: dict[str, Any] = {
+            "id": fake.id, "created": int(time.time()), "timestamp": int(time.time()),
+            "name": fake.name, "title": fake.name, "mimetype": fake.mimetype,
+            "filetype": fake.filetype, "pretty_type": fake.filetype.upper(),
+            "user": fake.user, "user_team": self.team_id, "editable": False,
+            "size": fake.size, "mode": fake.mode, "is_external": fake.external,
+            "external_type": "gdrive" if fake.external else "", "is_public": True,
+            "public_url_shared": False, "display_as_bot": False, "username": "",
+            "url_private": f"{base}/files-pri/{self.team_id}-{fake.id}/{fake.name}",
+            "url_private_download":
+                f"{base}/files-pri/{self.team_id}-{fake.id}/download",
+            "permalink": f"https://example.slack.com/files/{fake.user}/{fake.id}/{fake.name}",
+            "channels": [fake.channel], "groups": [], "ims": [],
+            "comments_count": 0,
+        }
+        if fake.external:
+            info["mode"] = "external"
+            info.pop("url_private_download")
+            info["url_private"] = "https://drive.google.com/file/d/abc/view"
+        if fake.file_access:
+            info = {"id": fake.id, "mode": "file_access", "name": fake.name,
+                    "size": fake.size, "user": fake.user}
+        if not fake.no_shares and not fake.file_access:
+            share: dict[str, Any] = {"ts": fake.ts, "channel_name": "general",
+                                     "team_id": self.team_id, "reply_users_count": 0}
+            if fake.thread_ts:
+                share["thread_ts"] = fake.thread_ts
+            shares: dict[str, list[dict[str, Any]]] = {fake.channel: [share]}
+            for channel, ts in fake.__dict__.get("extra_shares", []):
+                shares.setdefault(channel, []).append({"ts": ts, "team_id": self.team_id})
+            info["shares"] = {"public": shares}
+        return info
+
+    # -- queries for tests ------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [c for c in self.calls if c.method == method]
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        return [m for (c, _), m in sorted(self.messages.items())
+                if c == channel and m.get("thread_ts") == thread_ts and m.get("bot")]
+
+    def bot_messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        return [m for (c, _), m in self.messages.items()
+                if m.get("bot") and (channel is None or c == channel)]
+
+    def response_posts(self, url: str) -> list[dict[str, Any]]:
+        return self.responses[url.rsplit("/", 1)[1]]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        assert site._server is not None
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self.api_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                args.update(await request.json())
+            else:
+                args.update(dict(await request.post()))
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.pop(
+            "token", None
+        )
+        self.calls.append(ApiCall(method, args, token))
+        if self.rate_limit_next.get(method, 0) > 0:
+            self.rate_limit_next[method] -= 1
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": "1"})
+        if token != self.bot_token:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(
+            self, "api_" + method.replace(".", "_"), None
+        )
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        for key in ("blocks", "view"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        result = handler(args)
+        return web.json_response(result)
+
+    def api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://example.slack.com/", "team": "Example",
+                "user": "pinbot", "team_id": self.team_id, "user_id": self.bot_user_id,
+                "bot_id": self.bot_id, "is_enterprise_install": False}
+
+    def api_files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        fake = self.files.get(str(args.get("file")))
+        if fake is None:
+            return {"ok": False, "error": "file_not_found"}
+        if fake.deleted:
+            return {"ok": False, "error": "file_deleted"}
+        return {"ok": True, "file": self.file_info(fake), "comments": [],
+                "response_metadata": {"next_cursor": ""}}
+
+    def api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def _check_blocks(self, args: dict[str, Any]) -> str | None:
+        blocks = args.get("blocks")
+        if blocks is not None and (not isinstance(blocks, list) or len(blocks) > 50):
+            return "invalid_blocks"
+        if not args.get("text") and not blocks:
+            return "no_text"
+        return None
+
+    def api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        if error := self._check_blocks(args):
+            return {"ok": False, "error": error}
+        channel = str(args["channel"])
+        ts = self.next_ts()
+        message = {**args, "ts": ts, "bot": True, "user": self.bot_user_id,
+                   "history": [dict(args)]}
+        self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts,
+                "message": {"text": args.get("text"), "ts": ts, "bot_id": self.bot_id}}
+
+    def api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("ts")))
+        message = self.messages.get(key)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if not message.get("bot"):
+            return {"ok": False, "error": "cant_update_message"}
+        if error := self._check_blocks(args):
+            return {"ok": False, "error": error}
+        message.update({k: v for k, v in args.items() if k in ("text", "blocks")})
+        message["history"].append(dict(args))
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": args.get("text")}
+
+    def api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if error := self._check_blocks(args):
+            return {"ok": False, "error": error}
+        self.ephemeral.append(dict(args))
+        return {"ok": True, "message_ts": self.next_ts()}
+
+    def api_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("ts")))
+        if self.messages.pop(key, None) is None:
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def api_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("timestamp")))
+        names = self.reactions.setdefault(key, set())
+        if args.get("name") in names:
+            return {"ok": False, "error": "already_reacted"}
+        names.add(str(args.get("name")))
+        return {"ok": True}
+
+    def api_reactions_remove(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (str(args.get("channel")), str(args.get("timestamp")))
+        names = self.reactions.setdefault(key, set())
+        if args.get("name") not in names:
+            return {"ok": False, "error": "no_reaction"}
+        names.discard(str(args.get("name")))
+        return {"ok": True}
+
+    def _view(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.views.append(dict(args))
+        view = args.get("view") or {}
+        if len(view.get("blocks", [])) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": {"id": f"V{next(self._ids)}", **view}}
+
+    api_views_open = api_views_publish = api_views_update = api_views_push = _view
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        team_file = request.match_info["file_id"]
+        fake = self.files.get(team_file.split("-", 1)[-1])
+        auth = request.headers.get("Authorization")
+        self.downloads.append({"path": request.path, "authorization": auth})
+        if fake is None or fake.deleted:
+            return web.Response(status=404, text="not found")
+        if auth != f"Bearer {self.bot_token}" or fake.login_page:
+            return web.Response(text=LOGIN_PAGE, content_type="text/html")
+        if fake.redirect_host:
+            raise web.HTTPFound(f"http://{fake.redirect_host}:{self.port}/cdn/{fake.id}")
+        return await self._stream(request, fake)
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        fake = self.files.get(request.match_info["file_id"])
+        self.downloads.append({"path": request.path, "host": request.host,
+                               "authorization": request.headers.get("Authorization")})
+        if fake is None:
+            return web.Response(status=404)
+        return await self._stream(request, fake)
+
+    async def _stream(self, request: web.Request, fake: FakeFile) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_type = fake.mimetype
+        response.content_length = fake.size if fake.serve_size is None else fake.serve_size
+        await response.prepare(request)
+        for chunk in fake.chunks():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    async def _response(self, request: web.Request) -> web.Response:
+        rid = request.match_info["rid"]
+        if rid not in self.responses:
+            return web.Response(status=404, text="no_such_response_url")
+        self.responses[rid].append(await request.json())
+        return web.Response(text="ok")
+
+
+async def _serve(port: int) -> None:
+    emulator = SlackEmulator()
+    await emulator.start(port=port)
+    print(f"Slack emulator listening on {emulator.api_url}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Slack Web API emulator")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port))
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["FakeFile", "SlackEmulator", "pattern_bytes"]
