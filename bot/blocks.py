@@ -117,7 +117,7 @@ def pin_fields(pin: Pin, size: int | None = None) -> list[MarkdownTextObject]:
 
 def pinning(name: str, size: int | None) -> Message:
     """The placeholder posted in the thread while the file streams."""
-    text = f"Pinning {name} ({human_size(size)})…"
+    text = f"Pinning {escape(cut(name, 200))} ({human_size(size)})…"
     return _render(text, [
         SectionBlock(text=_md(f":pushpin: Pinning *{escape(cut(name, 500))}* "
                               f"({human_size(size)}) to IPFS…")),
@@ -148,7 +148,8 @@ def pin_card(
 ) -> Message:
     """The result card: what was pinned, where to get it, and a way to undo it."""
     name = _name(pin, file_name)
-    title = f"Pinned {name}" if pin.state is not PinState.UNPINNED else f"Unpinned {name}"
+    shown = escape(cut(name, 200))
+    title = f"Pinned {shown}" if pin.state is not PinState.UNPINNED else f"Unpinned {shown}"
     blocks: list[Block] = [
         SectionBlock(
             text=_md(f"{STATE_EMOJI[pin.state]} *{escape(cut(name, 1000))}*"),
@@ -206,7 +207,7 @@ def pin_details(pin: Pin, *, gateway_url: str, ledger_note: str | None = None) -
         actions.append(_unpin_button(pin, name))
     actions.append(ButtonElement(text="Share to channel", action_id=SHARE_PIN, value=pin.id))
     blocks.append(ActionsBlock(elements=actions))
-    return _render(f"{name}: {pin.cid}", blocks)
+    return _render(f"{escape(cut(name, 200))}: {pin.cid}", blocks)
 
 
 def _row(pin: Pin, gateway_url: str) -> SectionBlock:
@@ -325,7 +326,7 @@ def notice(text: str, *, emoji: str = ":information_source:") -> Message:
 
 
 def failure(title: str, reason: str) -> Message:
-    return _render(f"{title}: {reason}", [
+    return _render(f"{escape(title)}: {reason}", [
         SectionBlock(text=_md(f":x: *{escape(title)}*\n{reason}")),
     ])
 

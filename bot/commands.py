@@ -121,7 +121,8 @@ def _is_help(words: list[str]) -> bool:
 
 
 def looks_like_pin_id(word: str) -> bool:
-    return bool(_PIN_ID.match(word))
+    """Pin ids are UUIDs in practice; a word without a digit is taken as a typo'd keyword."""
+    return bool(_PIN_ID.match(word)) and any(c.isdigit() for c in word)
 
 
 def parse_pin(text: str) -> Help | PinCID:
