@@ -25,14 +25,24 @@ def create_slack_client(settings: Settings) -> AsyncWebClient:
     return client
 
 
+class _SameTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that our client's (identical) token wins."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def create_app(settings: Settings, services: Services) -> AsyncApp:
     settings.require("slack_bot_token", "slack_signing_secret")
     assert settings.slack_signing_secret is not None
+    bolt_logger = logging.getLogger("slack_bolt")
+    if not any(isinstance(f, _SameTokenNotice) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_SameTokenNotice())
     app = AsyncApp(
         client=create_slack_client(settings),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         process_before_response=False,
-        logger=logging.getLogger("slack_bolt"),
+        logger=bolt_logger,
     )
 
     @app.error

@@ -139,7 +139,8 @@ async def test_share_to_channel(bot: Bot) -> None:
 
 async def test_unpin_command_confirm_then_unpin(bot: Bot) -> None:
     ids = await make_pins(bot, 2)
-    sent = await bot.driver.command("/unpin", f"{ids[0]} {ids[1]} 3c3fec2a-dead-beef-0000-000000000000")
+    unknown = "3c3fec2a-dead-beef-0000-000000000000"
+    sent = await bot.driver.command("/unpin", f"{ids[0]} {ids[1]} {unknown}")
     (confirm,) = await responded(bot, sent.response_url)
     shown = text_of(confirm)
     assert "Unpin these 2 pins?" in shown and "No pin with" in shown

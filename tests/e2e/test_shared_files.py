@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.cid import cid_v1_of
+from bot.cid import StreamingCID, cid_v1_of
 from tests.e2e.conftest import GATEWAY, Bot
 from tests.emulators.slack import FakeFile
 
@@ -224,3 +224,32 @@ async def test_bad_signature_is_rejected(bot: Bot) -> None:
     old, _ = await bot.driver.post("{}", "application/json", timestamp=1_000_000)
     assert old.status_code == 401
     assert fake and bot.w3ipfs.requests == []
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(field)
+
+
+@pytest.mark.slow
+async def test_200_mib_file_streams_with_flat_memory(bot: Bot) -> None:
+    size = 200 * 1024 * 1024
+    fake = bot.slack.add_file("dataset.tar", size=size)
+    expected = StreamingCID()
+    for chunk in fake.chunks():
+        expected.update(chunk)
+    baseline = _rss_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # reset the peak-RSS counter to now
+    await share(bot, fake)
+    growth_mib = (_rss_kib("VmHWM") - baseline) / 1024
+    shown = text_of(reply_in_thread(bot, fake))
+    assert expected.finalize() in shown and "Verified" in shown and "200 MiB" in shown
+    assert bot.w3ipfs.requests[-1].body_bytes == size
+    # Bot, both emulators and the test share this process: all of it must stay far below the
+    # file's size for the stream to count as flat.
+    print(f"peak RSS growth: {growth_mib:.1f} MiB")
+    assert growth_mib < 64, f"peak RSS grew {growth_mib:.0f} MiB for a 200 MiB file"

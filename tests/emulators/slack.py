@@ -407,19 +407,25 @@ class SlackEmulator:
         return web.Response(text="ok")
 
 
-async def _serve(port: int) -> None:
+async def _serve(port: int, file_mib: int) -> None:
     emulator = SlackEmulator()
     await emulator.start(port=port)
     print(f"Slack emulator listening on {emulator.api_url}", flush=True)
+    if file_mib:
+        fake = emulator.add_file(f"bench-{file_mib}MiB.bin", size=file_mib * 1024 * 1024)
+        info = emulator.file_info(fake)
+        print(f"file {fake.id} {fake.channel} {info['url_private_download']}", flush=True)
     await asyncio.Event().wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Slack Web API emulator")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--file-mib", type=int, default=0,
+                        help="register a generated file of this size and print its id and URL")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port))
+        asyncio.run(_serve(args.port, args.file_mib))
 
 
 if __name__ == "__main__":
