@@ -1,0 +1,49 @@
+"""The files a new user installs from: manifest, Dockerfile, README, CI agree with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_manifests_declare_what_the_app_uses() -> None:
+    for name, socket_mode in (("manifest.yml", True), ("manifest.http.yml", False)):
+        manifest = yaml.safe_load((ROOT / name).read_text())
+        commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
+        assert set(commands) == {"/pin", "/pins", "/unpin"}
+        assert all(c["usage_hint"] for c in commands.values())
+        scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+        assert {"files:read", "chat:write", "commands"} <= scopes
+        settings = manifest["settings"]
+        assert "file_shared" in settings["event_subscriptions"]["bot_events"]
+        assert settings["interactivity"]["is_enabled"] is True
+        assert settings["socket_mode_enabled"] is socket_mode
+        if not socket_mode:
+            url = settings["event_subscriptions"]["request_url"]
+            assert url.endswith("/slack/events")
+            assert settings["interactivity"]["request_url"] == url
+            assert all(c["url"] == url for c in commands.values())
+
+
+def test_dockerfile_runs_serve_as_non_root_with_healthcheck() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.count("FROM ") == 2
+    assert re.search(r"^USER \d+", text, re.M)
+    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert 'CMD ["pinbot", "serve"]' in text
+
+
+def test_readme_documents_every_setting_and_ci_runs_its_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for field in Settings.model_fields.values():
+        name = field.validation_alias.choices[0]  # type: ignore[union-attr]
+        assert f"`{name}`" in readme, f"{name} missing from the README's configuration table"
+    match = re.search(r"^```sh\n# test\n(.+)\n```", readme, re.M)
+    assert match, "README needs a ```sh block starting with '# test'"
+    assert match.group(1).strip() in (ROOT / ".ci" / "run").read_text()
