@@ -102,8 +102,11 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values if v is not None]
 
 
-async def run(settings: Settings) -> None:
-    services = Services.from_settings(settings)
+async def run(
+    settings: Settings, services: Services | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Serve until `stop` is set (by default: until SIGINT/SIGTERM)."""
+    services = services or Services.from_settings(settings)
     socket_mode = settings.slack_app_token is not None
     web_app = build_web_app(settings, services, http_events=not socket_mode)
     runner = web.AppRunner(web_app, access_log=None)
@@ -123,11 +126,12 @@ async def run(settings: Settings) -> None:
     health, _ = await HealthCheck(services.w3ipfs, ttl=0).run()
     if health == 503:
         log.error("the pinning API rejected W3IPFS_API_KEY/W3IPFS_SECRET_KEY; pins will fail")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: finishing running pins")
     if handler is not None:

@@ -101,7 +101,11 @@ class SlackEmulator:
         team_id: str = "T0TEST",
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
+        app_token: str = "xapp-1-test-app-token",
     ) -> None:
+        self.app_token = app_token
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: dict[str, dict[str, Any]] = {}
         self.bot_token = bot_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
@@ -125,6 +129,7 @@ class SlackEmulator:
         self.app.router.add_get("/files-pri/{file_id}/{name}", self._download)
         self.app.router.add_get("/cdn/{file_id}", self._cdn)
         self.app.router.add_post("/response/{rid}", self._response)
+        self.app.router.add_get("/socket", self._socket)
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -266,6 +271,10 @@ class SlackEmulator:
             self.rate_limit_next[method] -= 1
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": "1"})
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+            return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"})
         if token != self.bot_token:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(
@@ -398,6 +407,32 @@ class SlackEmulator:
             await response.write(chunk)
         await response.write_eof()
         return response
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: say hello, then collect the app's acks for pushed envelopes."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1,
+                            "connection_info": {"app_id": "A0PINBOT"},
+                            "debug_info": {"host": "emulator", "approximate_connection_time": 3600}})
+        async for message in ws:
+            with contextlib.suppress(ValueError, TypeError):
+                data = json.loads(message.data)
+                if isinstance(data, dict) and "envelope_id" in data:
+                    self.socket_acks[data["envelope_id"]] = data
+        self.sockets.remove(ws)
+        return ws
+
+    async def push(self, kind: str, payload: dict[str, Any]) -> str:
+        """Send an envelope (`events_api`, `slash_commands`, `interactive`) to the app."""
+        envelope_id = f"env-{next(self._ids)}"
+        await self.sockets[-1].send_json({
+            "envelope_id": envelope_id, "type": kind, "payload": payload,
+            "accepts_response_payload": kind != "events_api", "retry_attempt": 0,
+            "retry_reason": "",
+        })
+        return envelope_id
 
     async def _response(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
