@@ -28,24 +28,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _measure import reset_peak, rss_kib  # noqa: E402
 
 from bot.cid import StreamingCID  # noqa: E402
 from bot.w3ipfs import RetryPolicy, W3IPFSClient  # noqa: E402
 
 KEY, SECRET = "bench-key", "bench-secret"
 MiB = 1024 * 1024
-
-
-def rss_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(field)
-
-
-def reset_peak() -> None:
-    # Writing 5 resets VmHWM (peak RSS) to the current RSS (Linux >= 4.0).
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def make_file(path: Path, size_mib: int) -> None:

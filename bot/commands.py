@@ -27,9 +27,12 @@ class CommandError(ValueError):
     """The command text cannot be understood; the message says how to fix it (mrkdwn)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Help:
-    command: str
+class HelpRequested(Exception):
+    """The user asked for usage (`/pin help`, or a bare command that needs arguments)."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(command)
+        self.command = command
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +128,10 @@ def looks_like_pin_id(word: str) -> bool:
     return bool(_PIN_ID.match(word)) and any(c.isdigit() for c in word)
 
 
-def parse_pin(text: str) -> Help | PinCID:
+def parse_pin(text: str) -> PinCID:
     words = text.split()
     if _is_help(words):
-        return Help("/pin")
+        raise HelpRequested("/pin")
     candidate = words[0].strip("<>`")
     if candidate.startswith(("ipfs://", "/ipfs/")):
         candidate = candidate.removeprefix("ipfs://").removeprefix("/ipfs/").split("/")[0]
@@ -147,10 +150,10 @@ def parse_pin(text: str) -> Help | PinCID:
     return PinCID(candidate, name)
 
 
-def parse_pins(text: str) -> Help | PinsQuery | PinDetails:
+def parse_pins(text: str) -> PinsQuery | PinDetails:
     words = text.split()
     if words and _is_help(words):
-        return Help("/pins")
+        raise HelpRequested("/pins")
     status: Status = "all"
     sort: SortField = "created_at"
     order: Order = "desc"
@@ -176,10 +179,10 @@ def parse_pins(text: str) -> Help | PinsQuery | PinDetails:
     return PinsQuery(status, sort, order)
 
 
-def parse_unpin(text: str) -> Help | Unpin:
+def parse_unpin(text: str) -> Unpin:
     words = [w.strip(",") for w in text.replace(",", " ").split()]
     if _is_help(words):
-        return Help("/unpin")
+        raise HelpRequested("/unpin")
     bad = [w for w in words if not looks_like_pin_id(w)]
     if bad:
         raise CommandError(

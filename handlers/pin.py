@@ -8,9 +8,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot import blocks
-from bot.commands import CommandError, Help, parse_pin
+from bot.commands import parse_pin
 from bot.services import Services
 from bot.w3ipfs import W3IPFSError
+
+from ._parse import parse_or_reply
 
 log = logging.getLogger(__name__)
 
@@ -18,15 +20,8 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp, services: Services) -> None:
     @app.command("/pin")
     async def on_pin(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        try:
-            parsed = parse_pin(command.get("text", ""))
-        except CommandError as exc:
-            log.info("/pin by %s refused: %s", command.get("user_id"), exc)
-            await ack(response_type="ephemeral", **blocks.notice(str(exc), emoji=":warning:")
-                      .as_kwargs())
-            return
-        if isinstance(parsed, Help):
-            await ack(response_type="ephemeral", **blocks.usage("/pin").as_kwargs())
+        parsed = await parse_or_reply(ack, command, parse_pin)
+        if parsed is None:
             return
         await ack(response_type="ephemeral",
                   text=f":hourglass_flowing_sand: Pinning `{parsed.cid}`…")

@@ -8,9 +8,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot import blocks
-from bot.commands import CommandError, Help, PinDetails, parse_pins
+from bot.commands import PinDetails, parse_pins
 from bot.services import Services
 from bot.w3ipfs import NotFoundError, W3IPFSError
+
+from ._parse import parse_or_reply
 
 log = logging.getLogger(__name__)
 
@@ -18,15 +20,8 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp, services: Services) -> None:
     @app.command("/pins")
     async def on_pins(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        try:
-            parsed = parse_pins(command.get("text", ""))
-        except CommandError as exc:
-            log.info("/pins by %s refused: %s", command.get("user_id"), exc)
-            await ack(response_type="ephemeral",
-                      **blocks.notice(str(exc), emoji=":warning:").as_kwargs())
-            return
-        if isinstance(parsed, Help):
-            await ack(response_type="ephemeral", **blocks.usage("/pins").as_kwargs())
+        parsed = await parse_or_reply(ack, command, parse_pins)
+        if parsed is None:
             return
         await ack()
         try:

@@ -62,7 +62,7 @@ async def wait_for(check: object, timeout: float = 10) -> None:
 async def test_file_shared_over_socket_mode(
     socket_bot: tuple[SlackEmulator, Services, int],
 ) -> None:
-    slack, services, _ = socket_bot
+    slack, _services, _ = socket_bot
     fake = slack.add_file("socket.txt", b"over the socket")
     envelope = await slack.push("events_api", {
         "type": "event_callback", "team_id": slack.team_id, "api_app_id": "A0PINBOT",

@@ -413,9 +413,10 @@ class SlackEmulator:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
-        await ws.send_json({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "A0PINBOT"},
-                            "debug_info": {"host": "emulator", "approximate_connection_time": 3600}})
+        await ws.send_json({
+            "type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0PINBOT"},
+            "debug_info": {"host": "emulator", "approximate_connection_time": 3600},
+        })
         async for message in ws:
             with contextlib.suppress(ValueError, TypeError):
                 data = json.loads(message.data)
