@@ -24,6 +24,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -62,9 +63,10 @@ async def run_bot(slack_api: str, sink: str, file_id: str, channel: str, size: i
         "W3IPFS_API_URL": sink, "W3IPFS_API_KEY": KEY, "W3IPFS_SECRET_KEY": SECRET,
         "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SIGNING, "SLACK_API_URL": slack_api,
         "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1", "PINBOT_MAX_FILE_MB": "2048",
+        "PINBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db",
     })
     settings = load_settings()
-    services = Services.from_settings(settings)
+    services = await Services.create(settings)
     runner = web.AppRunner(build_web_app(settings, services), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

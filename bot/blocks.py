@@ -8,7 +8,7 @@ in production. Every user-provided string is escaped and cut to fit.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,21 @@ STATE_EMOJI = {
     PinState.UNPINNED: ":wastebasket:",
     PinState.UNKNOWN: ":grey_question:",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who pinned a pin and where, as far as the ledger knows."""
+
+    user_id: str | None
+    channel_id: str | None
+
+    def describe(self) -> str | None:
+        if self.user_id and self.channel_id:
+            return f"pinned by <@{self.user_id}> in <#{self.channel_id}>"
+        if self.user_id:
+            return f"pinned by <@{self.user_id}>"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +196,7 @@ def _kind(pin: Pin) -> str:
     return "pin by CID" if pin.is_pin_by_hash else "file"
 
 
-def pin_details(pin: Pin, *, gateway_url: str, ledger_note: str | None = None) -> Message:
+def pin_details(pin: Pin, *, gateway_url: str, owner: Owner | None = None) -> Message:
     """`/pins <id>` and the Details menu item: everything known about one pin."""
     name = _name(pin)
     extra = [
@@ -198,8 +213,10 @@ def pin_details(pin: Pin, *, gateway_url: str, ledger_note: str | None = None) -
         pairs = ", ".join(f"{escape(str(k))}={escape(str(v))}"
                           for k, v in pin.metadata.keyvalues.items())
         blocks.append(ContextBlock(elements=[_md(cut(f"Metadata: {pairs}", 2000))]))
-    if ledger_note:
-        blocks.append(ContextBlock(elements=[_md(ledger_note)]))
+    who = owner.describe() if owner else None
+    blocks.append(ContextBlock(elements=[_md(
+        (who[0].upper() + who[1:]) if who else "Pinned outside Slack (not in pinbot's ledger)."
+    )]))
     actions: list[ButtonElement] = []
     if pin.cid:
         actions.append(_gateway_button(gateway_url, pin.cid))
@@ -210,12 +227,15 @@ def pin_details(pin: Pin, *, gateway_url: str, ledger_note: str | None = None) -
     return _render(f"{escape(cut(name, 200))}: {pin.cid}", blocks)
 
 
-def _row(pin: Pin, gateway_url: str) -> SectionBlock:
+def _row(pin: Pin, gateway_url: str, owner: Owner | None) -> SectionBlock:
     name = cut(escape(_name(pin)), 200)
     line = (
         f"*{name}*\n`{short_cid(pin.cid) if pin.cid else '—'}` · {human_size(pin.size)} · "
         f"{short_date(pin.date_pinned)} · {STATE_EMOJI[pin.state]} {escape(pin.display_status)}"
     )
+    who = owner.describe() if owner else None
+    if who:
+        line += f"\n{who}"
     options = [Option(text="Details", value=f"details:{pin.id}")]
     if pin.cid:
         options.append(Option(text="Open in gateway", value=f"open:{pin.id}",
@@ -228,7 +248,12 @@ def _row(pin: Pin, gateway_url: str) -> SectionBlock:
 
 
 def pins_list(
-    page: PinPage, query: PinsQuery, *, gateway_url: str, shared: bool = False
+    page: PinPage,
+    query: PinsQuery,
+    *,
+    gateway_url: str,
+    shared: bool = False,
+    owners: Mapping[str, Owner] | None = None,
 ) -> Message:
     """One page of `/pins`: totals, a row per pin, Prev/Next that keep the filters."""
     files, size = page.totals.files, page.totals.size
@@ -242,7 +267,7 @@ def pins_list(
             "Nothing here yet." if page.offset == 0 else "No more pins on this page."
         )))
     for pin in page.pins[:40]:
-        blocks.append(_row(pin, gateway_url))
+        blocks.append(_row(pin, gateway_url, (owners or {}).get(pin.id)))
     first, last = page.offset + 1, page.offset + len(page.pins)
     if page.pins:
         blocks.append(ContextBlock(elements=[_md(f"Showing {first} to {last} of {files}")]))
@@ -267,9 +292,18 @@ def pins_list(
     return _render(f"Pins: {header}", blocks)
 
 
-def unpin_confirm(pins: Sequence[Pin], unknown: Sequence[str]) -> Message:
-    """The confirm step of `/unpin` and of Unpin from a list row."""
+def unpin_confirm(
+    pins: Sequence[Pin], unknown: Sequence[str], refused: Sequence[str] = ()
+) -> Message:
+    """The confirm step of `/unpin` and of Unpin from a list row.
+
+    `pins` are those this user may unpin; `refused` are sentences about the others.
+    """
     blocks: list[Block] = []
+    if refused:
+        blocks.append(SectionBlock(text=_md(
+            "\n".join(f":no_entry: {line}" for line in refused[:20])
+        )))
     lines = [f"• *{escape(cut(_name(p), 200))}* `{p.id}`" for p in pins]
     if pins:
         blocks.append(SectionBlock(text=_md(
@@ -290,7 +324,9 @@ def unpin_confirm(pins: Sequence[Pin], unknown: Sequence[str]) -> Message:
             ),
             ButtonElement(text="Cancel", action_id=UNPIN_CANCEL, value="cancel"),
         ]))
-    text = f"Unpin {len(pins)} pin(s)?" if pins else "Nothing to unpin."
+    if not pins and not unknown and not refused:
+        blocks.append(SectionBlock(text=_md("Nothing to unpin.")))
+    text = f"Unpin {len(pins)} pin(s)?" if pins else "Nothing you can unpin here."
     return _render(text, blocks)
 
 

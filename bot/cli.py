@@ -32,6 +32,7 @@ from . import __doc__ as package_doc
 from .cid import InvalidCIDError, StreamingCID, parse_cid, same_content
 from .format import gateway_link, human_size, short_cid, short_date
 from .settings import ConfigError, Settings, load_settings
+from .store import LedgerUnavailable, SchemaError
 from .w3ipfs import (
     AuthenticationError,
     DirectoryEntry,
@@ -330,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", "run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
     p.set_defaults(handler=None)
 
+    p = add("db", "database maintenance")
+    p.add_argument("db_command", choices=("upgrade",), metavar="upgrade",
+                   help="apply schema migrations (serve also does this at start)")
+    p.set_defaults(handler=None)
+
     p = add("check", "check that the pinning API is reachable and the keys are accepted")
     json_flag(p)
     p.set_defaults(handler=cmd_check)
@@ -385,8 +391,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             serve(settings)
             return
+        if args.command == "db":
+            from .server import upgrade_database
+
+            revision = upgrade_database(settings)
+            sys.stdout.write(f"database schema at revision {revision} (latest)\n")
+            return
         code = asyncio.run(_with_client(settings, args.handler, args))
-    except ConfigError as exc:
+    except (ConfigError, LedgerUnavailable, SchemaError) as exc:
         _fail(str(exc), EXIT_CONFIG)
     except CLIError as exc:
         _fail(str(exc), exc.code)

@@ -19,6 +19,8 @@ MAX_UNPIN_IDS = 20
 _PIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,127}$")
 
 Status = Literal["all", "pinned", "unpinned"]
+Scope = Literal["all", "mine", "here"]
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
 SortField = Literal["created_at", "size", "name"]
 Order = Literal["asc", "desc"]
 
@@ -49,6 +51,10 @@ class PinsQuery:
     sort: SortField = "created_at"
     order: Order = "desc"
     offset: int = 0
+    #: "mine": pins by `user`; "here": pins from `channel` (both from the ledger).
+    scope: Scope = "all"
+    user: str | None = None
+    channel: str | None = None
 
     @property
     def api_pinned(self) -> Literal["all", "true", "false"]:
@@ -75,17 +81,38 @@ class PinsQuery:
         def pick(key: str, allowed: tuple[str, ...]) -> str:
             return data[key] if data.get(key) in allowed else allowed[0]
 
+        def slack_id(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and _SLACK_ID.match(value) else None
+
         raw_offset = data.get("offset")
         offset = raw_offset if isinstance(raw_offset, int) else 0
-        return cls(
+        query = cls(
             pick("status", ("all", "pinned", "unpinned")),  # type: ignore[arg-type]
             pick("sort", ("created_at", "size", "name")),  # type: ignore[arg-type]
             pick("order", ("desc", "asc")),  # type: ignore[arg-type]
             max(0, offset),
+            pick("scope", ("all", "mine", "here")),  # type: ignore[arg-type]
+            slack_id("user"),
+            slack_id("channel"),
         )
+        if (query.scope == "mine" and not query.user) or (
+            query.scope == "here" and not query.channel
+        ):
+            return replace(query, scope="all")
+        return query
+
+    def for_context(self, user_id: str | None, channel_id: str | None) -> PinsQuery:
+        """Bind "mine"/"here" to the person and channel the command came from."""
+        return replace(self, user=user_id if self.scope == "mine" else None,
+                       channel=channel_id if self.scope == "here" else None)
 
     def describe(self) -> str:
         what = {"all": "All pins", "pinned": "Pinned", "unpinned": "Unpinned"}[self.status]
+        if self.scope == "mine" and self.user:
+            what += f" by <@{self.user}>"
+        elif self.scope == "here" and self.channel:
+            what += f" from <#{self.channel}>"
         field = {"created_at": "date", "size": "size", "name": "name"}[self.sort]
         return f"{what} · sorted by {field} {'↓' if self.order == 'desc' else '↑'}"
 
@@ -107,10 +134,10 @@ USAGE = {
         "To pin a file, just share it in a channel where pinbot is: it replies in the thread."
     ),
     "/pins": (
-        "*`/pins [all|pinned|unpinned] [sort:created_at|size|name] [asc|desc]`* lists the "
-        "team's pins, 10 per page.\n"
+        "*`/pins [mine|here] [all|pinned|unpinned] [sort:created_at|size|name] [asc|desc]`* "
+        "lists the team's pins, 10 per page: `mine` only yours, `here` only this channel's.\n"
         "*`/pins <pin id>`* shows one pin.\n"
-        "Example: `/pins pinned sort:size desc`"
+        "Example: `/pins mine pinned sort:size desc`"
     ),
     "/unpin": (
         "*`/unpin <pin id> [more pin ids]`* removes pins (you confirm first).\n"
@@ -157,9 +184,12 @@ def parse_pins(text: str) -> PinsQuery | PinDetails:
     status: Status = "all"
     sort: SortField = "created_at"
     order: Order = "desc"
+    scope: Scope = "all"
     for raw in words:
         word = raw.lower()
-        if word in ("all", "pinned", "unpinned"):
+        if word in ("mine", "here"):
+            scope = word  # type: ignore[assignment]
+        elif word in ("all", "pinned", "unpinned"):
             status = word  # type: ignore[assignment]
         elif word in ("asc", "desc"):
             order = word  # type: ignore[assignment]
@@ -176,7 +206,7 @@ def parse_pins(text: str) -> PinsQuery | PinDetails:
             return PinDetails(raw)
         else:
             raise CommandError(f"I don't understand `{raw}`.\n{USAGE['/pins']}")
-    return PinsQuery(status, sort, order)
+    return PinsQuery(status, sort, order, scope=scope)
 
 
 def parse_unpin(text: str) -> Unpin:

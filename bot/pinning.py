@@ -1,9 +1,9 @@
 """Use cases: pin a shared file, pin a CID, list, show, unpin — the orchestration.
 
-Handlers parse and ack; everything that takes time or talks to the pinning API happens here,
-so the same behaviour serves every entry point. Slack is reached through slack_sdk's
-`AsyncWebClient` (an adapter), the pinning API through `W3IPFSClient`, bytes through
-`SlackDownloader`; replies are rendered by the pure functions in `blocks`.
+Handlers parse and ack; everything that takes time or talks to the pinning API or the ledger
+happens here, so the same behaviour serves every entry point. Slack is reached through
+slack_sdk's `AsyncWebClient` (an adapter), the pinning API through `W3IPFSClient`, bytes
+through `SlackDownloader`, the ledger through `Ledger`; replies are rendered by `blocks`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -21,13 +21,21 @@ from . import blocks
 from .cid import StreamingCID, same_content
 from .commands import PAGE_SIZE, PinsQuery
 from .dedupe import TTLSet
+from .jobs import InProcessJobs
+from .permissions import Admins, unpin_refusal
 from .settings import Settings
 from .slack_files import SlackDownload, SlackDownloader, SlackDownloadError, SlackFile, check_file
-from .w3ipfs import NotFoundError, Pin, PinPage, W3IPFSClient, W3IPFSError
+from .store import Ledger, LedgerUnavailable, PinRecord
+from .store.ledger import RECHECK_AFTER, utcnow
+from .w3ipfs import NotFoundError, Pin, PinPage, Totals, W3IPFSClient, W3IPFSError
 
 log = logging.getLogger(__name__)
 
 DAY = 24 * 3600
+#: Waits between attempts while the database is unreachable (then the user is told it failed).
+LEDGER_RETRY_DELAYS = (2, 5, 15, 30, 60, 120, 300, 600, 900)
+#: How long a second channel's share waits for the first upload of the same file.
+WAIT_FOR_OTHER_UPLOAD = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,7 @@ class SharedFile:
 
     @property
     def key(self) -> str:
-        return f"{self.team_id}:{self.file_id}"
+        return f"file:{self.file_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,56 +61,63 @@ class PinnedFile:
     local_cid: str
 
 
+@dataclass(frozen=True, slots=True)
+class CIDPinResult:
+    pin: Pin
+    existing: PinRecord | None  # set when the team had already pinned this CID
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    page: PinPage
+    owners: dict[str, blocks.Owner]
+
+
 class PinService:
     def __init__(
         self,
         settings: Settings,
         w3ipfs: W3IPFSClient,
         downloader: SlackDownloader,
+        ledger: Ledger,
+        jobs: InProcessJobs,
+        admins: Admins | None = None,
     ) -> None:
         self.settings = settings
         self.w3ipfs = w3ipfs
         self.downloader = downloader
-        self._claimed = TTLSet(DAY)
-        self._pinned: dict[str, tuple[Pin, str, str | None]] = {}  # key -> pin, channel, ts
-        self._file_locks: dict[str, asyncio.Lock] = {}
+        self.ledger = ledger
+        self.jobs = jobs
+        self.admins = admins or Admins(settings.admin_users)
+        self._events_fallback = TTLSet(DAY)
 
     @property
     def gateway_url(self) -> str:
         return self.settings.w3ipfs_gateway_url
 
+    # -- events ------------------------------------------------------------------------------
+
+    async def first_delivery(self, event_id: str, team_id: str) -> bool:
+        """Whether this event id is new (Slack retries and re-deliveries are dropped)."""
+        try:
+            return await self.ledger.first_delivery(event_id, team_id)
+        except LedgerUnavailable as exc:
+            # The file-level claim still guarantees exactly-once; this only saves work.
+            log.warning("event dedupe falls back to memory: %s", exc)
+            return self._events_fallback.add(event_id)
+
     # -- shared files ------------------------------------------------------------------------
 
-    def claim(self, shared: SharedFile) -> bool:
-        """First delivery of this file into this channel? (Later ones are duplicates.)"""
-        return self._claimed.add(f"{shared.key}:{shared.channel_id}")
-
-    def _release(self, shared: SharedFile) -> None:
-        self._claimed.discard(f"{shared.key}:{shared.channel_id}")
-
     async def handle_shared_file(
-        self, shared: SharedFile, client: AsyncWebClient, bot_user_id: str | None
+        self, shared: SharedFile, client: AsyncWebClient, bot_user_id: str | None,
+        attempt: int = 0,
     ) -> None:
-        """From `file_shared` to a result card in the file's thread. Never raises.
-
-        One file shared into several channels is uploaded once: deliveries for the same file
-        queue on a per-file lock, and the later ones answer with the existing pin.
-        """
-        lock = self._file_locks.setdefault(shared.key, asyncio.Lock())
-        async with lock:
-            await self._handle_shared_file(shared, client, bot_user_id)
-        if not lock.locked():
-            self._file_locks.pop(shared.key, None)
-
-    async def _handle_shared_file(
-        self, shared: SharedFile, client: AsyncWebClient, bot_user_id: str | None
-    ) -> None:
+        """From `file_shared` to a result card in the file's thread. Never raises."""
         try:
             info = await client.files_info(file=shared.file_id)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             log.warning("files.info %s failed: %s", shared.file_id, error)
-            self._release(shared)
             if error in ("file_not_found", "file_deleted"):
                 text = "The file you shared was deleted before pinbot could pin it."
             else:
@@ -127,36 +142,40 @@ class PinService:
                 )
             return
 
-        previous = self._pinned.get(shared.key)
-        if previous is not None:
-            pin, channel, _ = previous
-            where = f" (first pinned in <#{channel}>)" if channel != shared.channel_id else ""
-            card = blocks.pin_card(
-                pin, gateway_url=self.gateway_url, file_name=file.name, size=file.size,
-                shared_by=shared.user_id, note=f"Already pinned{where}; not uploaded again.",
+        try:
+            claim = await self.ledger.claim(
+                shared.team_id, shared.key, name=file.name, size=file.size,
+                channel_id=shared.channel_id, user_id=shared.user_id,
+                slack_file_id=file.id, message_ts=share.ts if share else None,
             )
-            await self._post(client, shared.channel_id, thread_ts, card)
+            if not claim.won:
+                await self._already_claimed(claim.record, shared, file, share_ts=(
+                    share.ts if share else None), thread_ts=thread_ts, client=client,
+                    bot_user_id=bot_user_id, attempt=attempt)
+                return
+        except LedgerUnavailable as exc:
+            await self._retry_when_ledger_is_back(exc, shared, client, bot_user_id, attempt,
+                                                  thread_ts)
             return
 
+        record = claim.record
         placeholder = await self._post(
             client, shared.channel_id, thread_ts, blocks.pinning(file.name, file.size)
         )
         if placeholder is None:
-            self._release(shared)
+            await self._forget(record)
             return
         try:
             result = await self.pin_slack_file(file, shared)
         except (SlackDownloadError, W3IPFSError) as exc:
-            self._release(shared)  # a later share may try again
             log.warning("pinning %s failed: %s", file.id, exc)
-            await self._update(
-                client, shared.channel_id, placeholder,
-                blocks.failure(f"Could not pin {file.name}", exc.user_message),
-            )
+            await self._fail(record, str(exc))
+            await self._update(client, shared.channel_id, placeholder,
+                               blocks.failure(f"Could not pin {file.name}", exc.user_message))
             return
         except Exception:
-            self._release(shared)
             log.exception("pinning %s failed unexpectedly", file.id)
+            await self._fail(record, "unexpected error")
             await self._update(
                 client, shared.channel_id, placeholder,
                 blocks.failure(
@@ -165,12 +184,95 @@ class PinService:
                 ),
             )
             return
-        self._pinned[shared.key] = (result.pin, shared.channel_id, placeholder)
+        note = await self._record(record, result.pin, result.verified)
         card = blocks.pin_card(
             result.pin, gateway_url=self.gateway_url, file_name=file.name, size=file.size,
             shared_by=shared.user_id, verified=result.verified, local_cid=result.local_cid,
+            note=note,
         )
         await self._update(client, shared.channel_id, placeholder, card)
+
+    async def _already_claimed(
+        self, record: PinRecord, shared: SharedFile, file: SlackFile, *, share_ts: str | None,
+        thread_ts: str | None, client: AsyncWebClient, bot_user_id: str | None, attempt: int,
+    ) -> None:
+        """Another delivery owns this file: drop a duplicate, or point at the existing pin."""
+        same_message = record.channel_id == shared.channel_id and record.message_ts == share_ts
+        if same_message:
+            log.info("file %s: duplicate delivery for the same message ignored", file.id)
+            return
+        if record.state == "pending":
+            waited = await self.ledger.wait_final(shared.team_id, shared.key,
+                                                  WAIT_FOR_OTHER_UPLOAD)
+            if waited is not None and waited.state == "pending":
+                await self._post(client, shared.channel_id, thread_ts, blocks.notice(
+                    f"*{blocks.escape(file.name)}* is still being pinned from "
+                    f"<#{waited.channel_id}>; the result will be in that thread."))
+                return
+            if waited is None or waited.state == "failed":
+                # The first attempt failed (or its row vanished): this share may pin it.
+                await self.handle_shared_file(shared, client, bot_user_id, attempt)
+                return
+            record = waited
+        where = (f" (first pinned in <#{record.channel_id}>)"
+                 if record.channel_id and record.channel_id != shared.channel_id else "")
+        card = blocks.pin_card(
+            record.as_pin(), gateway_url=self.gateway_url, file_name=file.name, size=file.size,
+            shared_by=shared.user_id, verified=record.verified,
+            note=f"Already pinned{where}; not uploaded again.",
+        )
+        await self._post(client, shared.channel_id, thread_ts, card)
+
+    async def _retry_when_ledger_is_back(
+        self, exc: LedgerUnavailable, shared: SharedFile, client: AsyncWebClient,
+        bot_user_id: str | None, attempt: int, thread_ts: str | None,
+    ) -> None:
+        log.warning("ledger unavailable for %s (attempt %d): %s", shared.file_id, attempt + 1,
+                    exc)
+        if attempt == 0:
+            await self._ephemeral(client, shared, thread_ts, blocks.notice(
+                "pinbot cannot reach its database right now, so it has not started pinning "
+                "your file yet. It will pin it as soon as the database is back.",
+                emoji=":hourglass_flowing_sand:"))
+        if attempt < len(LEDGER_RETRY_DELAYS):
+            self.jobs.submit_later(
+                LEDGER_RETRY_DELAYS[attempt], f"pin {shared.file_id} (retry)",
+                self.handle_shared_file, shared, client, bot_user_id, attempt + 1,
+            )
+            return
+        await self._ephemeral(client, shared, thread_ts, blocks.notice(
+            "pinbot's database stayed unreachable, so your file was not pinned. "
+            "Please share it again later.", emoji=":x:"))
+
+    async def _record(self, record: PinRecord, pin: Pin, verified: bool, attempt: int = 0
+                      ) -> str | None:
+        """Write the outcome to the ledger; if the database is down, keep retrying in the
+        background and say so on the card (the pin itself exists at the service)."""
+        try:
+            await self.ledger.complete(record.id, pin, verified=verified)
+        except LedgerUnavailable as exc:
+            if attempt >= len(LEDGER_RETRY_DELAYS):
+                log.error("giving up recording pin %s in the ledger: %s", pin.id, exc)
+                return None
+            log.warning("recording pin %s deferred: %s", pin.id, exc)
+            self.jobs.submit_later(LEDGER_RETRY_DELAYS[attempt], f"record {pin.id}",
+                                   self._record, record, pin, verified, attempt + 1)
+            return ("pinbot's database is unavailable: this pin will be added to the team's "
+                    "list as soon as it is back.")
+        return None
+
+    async def _fail(self, record: PinRecord, error: str) -> None:
+        try:
+            await self.ledger.fail(record.id, error)
+        except LedgerUnavailable as exc:
+            # A pending claim goes stale and can be taken over later; nothing else to do.
+            log.warning("could not mark %s failed: %s", record.key, exc)
+
+    async def _forget(self, record: PinRecord) -> None:
+        try:
+            await self.ledger.release(record.id)
+        except LedgerUnavailable as exc:
+            log.warning("could not release %s: %s", record.key, exc)
 
     async def pin_slack_file(self, file: SlackFile, shared: SharedFile) -> PinnedFile:
         """Stream the file from Slack into the pinning API, hashing the bytes on the way.
@@ -214,12 +316,51 @@ class PinService:
 
     # -- commands ----------------------------------------------------------------------------
 
-    async def pin_cid(self, cid: str, name: str | None, team_id: str, user_id: str) -> Pin:
-        return await self.w3ipfs.pin_by_hash(
-            cid, {"slack_team": team_id, "slack_user": user_id}, name=name or cid
-        )
+    async def pin_cid(
+        self, cid: str, name: str | None, *, team_id: str, user_id: str, channel_id: str | None
+    ) -> CIDPinResult:
+        """Pin by CID once per team: a CID the team already has answers with that pin.
 
-    async def list_pins(self, query: PinsQuery) -> PinPage:
+        Raises `LedgerUnavailable` (nothing was pinned) or `W3IPFSError`.
+        """
+        existing = await self.ledger.find_pinned_cid(team_id, cid)
+        if existing is None:
+            claim = await self.ledger.claim(team_id, f"cid:{cid}", name=name or cid,
+                                            channel_id=channel_id, user_id=user_id)
+            if not claim.won:
+                settled = await self.ledger.wait_final(team_id, claim.record.key, 60)
+                if settled is not None and settled.state == "pinned":
+                    existing = settled
+                else:
+                    return await self.pin_cid(cid, name, team_id=team_id, user_id=user_id,
+                                              channel_id=channel_id)
+            else:
+                try:
+                    pin = await self.w3ipfs.pin_by_hash(
+                        cid, {"slack_team": team_id, "slack_user": user_id}, name=name or cid
+                    )
+                except W3IPFSError as exc:
+                    await self._fail(claim.record, str(exc))
+                    raise
+                await self._record(claim.record, pin, verified=False)
+                return CIDPinResult(pin, None)
+        assert existing is not None
+        pin = existing.as_pin()
+        if existing.pin_id:
+            try:
+                pin = await self.w3ipfs.get_pin(existing.pin_id)
+            except NotFoundError:
+                await self.ledger.mark_gone(team_id, existing.pin_id)
+                return await self.pin_cid(cid, name, team_id=team_id, user_id=user_id,
+                                          channel_id=channel_id)
+            except W3IPFSError as exc:
+                log.info("showing the ledger's copy of %s: %s", existing.pin_id, exc)
+        return CIDPinResult(pin, existing)
+
+    async def list_pins(self, query: PinsQuery, team_id: str) -> Listing:
+        """A page of pins: from the API for the whole account, from the ledger for mine/here."""
+        if query.scope != "all":
+            return await self._ledger_page(query, team_id)
         page = await self.w3ipfs.list_pins(
             offset=query.offset,
             limit=PAGE_SIZE,
@@ -230,11 +371,81 @@ class PinService:
         if not page.pins and query.offset > 0 and page.totals.files > 0:
             # The page emptied under us (pins removed meanwhile): show the last real page.
             last = ((page.totals.files - 1) // PAGE_SIZE) * PAGE_SIZE
-            return await self.list_pins(query.page(last))
-        return page
+            return await self.list_pins(query.page(last), team_id)
+        owners: dict[str, blocks.Owner] = {}
+        try:
+            await self.ledger.reconcile(team_id, page.pins)
+            records = await self.ledger.by_pin_ids(team_id, [p.id for p in page.pins])
+            owners = {pin_id: _owner(r) for pin_id, r in records.items()}
+        except LedgerUnavailable as exc:
+            log.warning("listing without attribution: %s", exc)
+        return Listing(page, owners)
 
-    async def get_pin(self, pin_id: str) -> Pin:
-        return await self.w3ipfs.get_pin(pin_id)
+    async def _ledger_page(self, query: PinsQuery, team_id: str) -> Listing:
+        records, count, size = await self.ledger.page(
+            team_id, user_id=query.user if query.scope == "mine" else None,
+            channel_id=query.channel if query.scope == "here" else None,
+            status=query.status, sort=query.sort, descending=query.order == "desc",
+            offset=query.offset, limit=PAGE_SIZE,
+        )
+        if not records and query.offset > 0 and count > 0:
+            last = ((count - 1) // PAGE_SIZE) * PAGE_SIZE
+            return await self._ledger_page(query.page(last), team_id)
+        pins = await asyncio.gather(*(self._fresh(r) for r in records))
+        page = PinPage(totals=Totals(files=count, size=size), pins=list(pins),
+                       offset=query.offset, limit=PAGE_SIZE)
+        return Listing(page, {r.pin_id: _owner(r) for r in records if r.pin_id})
+
+    async def _fresh(self, record: PinRecord) -> Pin:
+        """The record's pin, asking the API again when the ledger's view is old."""
+        if record.pin_id is None or record.state == "unpinned" or (
+            record.checked_at and utcnow() - record.checked_at < RECHECK_AFTER
+        ):
+            return record.as_pin()
+        try:
+            pin = await self.w3ipfs.get_pin(record.pin_id)
+        except NotFoundError:
+            await self.ledger.mark_gone(record.team_id, record.pin_id)
+            return replace(record, state="unpinned", unpinned_at=utcnow()).as_pin()
+        except W3IPFSError as exc:
+            log.info("pin %s not refreshed: %s", record.pin_id, exc)
+            return record.as_pin()
+        await self.ledger.reconcile(record.team_id, [pin])
+        return pin
+
+    async def details(self, pin_id: str, team_id: str) -> tuple[Pin, blocks.Owner | None]:
+        try:
+            pin = await self.w3ipfs.get_pin(pin_id)
+        except NotFoundError:
+            await self._quietly(self.ledger.mark_gone(team_id, pin_id))
+            raise
+        owner = None
+        try:
+            await self.ledger.reconcile(team_id, [pin])
+            record = await self.ledger.by_pin_id(team_id, pin_id)
+            owner = _owner(record) if record else None
+        except LedgerUnavailable as exc:
+            log.warning("details without attribution: %s", exc)
+        return pin, owner
+
+    async def can_unpin(
+        self, client: AsyncWebClient, team_id: str, user_id: str, pins: Sequence[Pin]
+    ) -> dict[str, str | None]:
+        """pin id -> None (allowed) or the refusal sentence. Raises `LedgerUnavailable`."""
+        records = await self.ledger.by_pin_ids(team_id, [p.id for p in pins])
+        admin: bool | None = None
+        verdicts: dict[str, str | None] = {}
+        for pin in pins:
+            record = records.get(pin.id)
+            if record is not None and record.user_id == user_id:
+                verdicts[pin.id] = None
+                continue
+            if admin is None:
+                admin = await self.admins.is_admin(client, team_id, user_id)
+            verdicts[pin.id] = unpin_refusal(
+                record, user_id, is_admin=admin, name=blocks.escape(pin.name or pin.id)
+            )
+        return verdicts
 
     async def lookup(self, pin_ids: Sequence[str]) -> tuple[list[Pin], list[str]]:
         """Split ids into known pins and unknown ids (other errors propagate)."""
@@ -252,20 +463,42 @@ class PinService:
                 pins.append(result)
         return pins, unknown
 
-    async def unpin(self, pin_ids: Sequence[str]) -> list[blocks.UnpinOutcome]:
+    async def unpin(
+        self, client: AsyncWebClient, team_id: str, user_id: str, pin_ids: Sequence[str]
+    ) -> list[blocks.UnpinOutcome]:
+        """Unpin what this user may unpin; say why for the rest. Checked at the last moment."""
         outcomes = []
         for pin_id in pin_ids:
             try:
+                pin = await self.w3ipfs.get_pin(pin_id)
+                verdict = (await self.can_unpin(client, team_id, user_id, [pin]))[pin.id]
+                if verdict is not None:
+                    log.info("unpin %s by %s refused", pin_id, user_id)
+                    outcomes.append(blocks.UnpinOutcome(pin_id, error=verdict))
+                    continue
                 pin = await self.w3ipfs.unpin(pin_id)
             except NotFoundError:
+                await self._quietly(self.ledger.mark_gone(team_id, pin_id))
                 outcomes.append(blocks.UnpinOutcome(pin_id, error="no such pin"))
+                continue
             except W3IPFSError as exc:
                 log.warning("unpin %s failed: %s", pin_id, exc)
                 outcomes.append(blocks.UnpinOutcome(pin_id, error=exc.user_message))
-            else:
-                log.info("unpinned %s", pin_id)
-                outcomes.append(blocks.UnpinOutcome(pin_id, pin=pin))
+                continue
+            except LedgerUnavailable as exc:
+                log.warning("unpin %s: cannot check permissions: %s", pin_id, exc)
+                outcomes.append(blocks.UnpinOutcome(pin_id, error=exc.user_message))
+                continue
+            log.info("unpinned %s by %s", pin_id, user_id)
+            await self._quietly(self.ledger.mark_unpinned(team_id, pin_id, user_id))
+            outcomes.append(blocks.UnpinOutcome(pin_id, pin=pin))
         return outcomes
+
+    async def _quietly(self, work: Any) -> None:
+        try:
+            await work
+        except LedgerUnavailable as exc:
+            log.warning("ledger update skipped: %s", exc)
 
     # -- Slack replies (failures here are logged: there is nobody else to tell) ---------------
 
@@ -306,3 +539,7 @@ class PinService:
             await client.chat_postEphemeral(**kwargs)
         except SlackApiError as exc:
             log.error("chat.postEphemeral failed: %s", exc.response.get("error"))
+
+
+def _owner(record: PinRecord) -> blocks.Owner:
+    return blocks.Owner(user_id=record.user_id, channel_id=record.channel_id)

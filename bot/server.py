@@ -21,6 +21,7 @@ from . import logs
 from .app import create_app
 from .services import Services
 from .settings import Settings
+from .store import Ledger, upgrade
 from .w3ipfs import AuthenticationError, W3IPFSClient, W3IPFSError
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ async def run(
     settings: Settings, services: Services | None = None, stop: asyncio.Event | None = None
 ) -> None:
     """Serve until `stop` is set (by default: until SIGINT/SIGTERM)."""
-    services = services or Services.from_settings(settings)
+    services = services or await Services.create(settings)
     socket_mode = settings.slack_app_token is not None
     web_app = build_web_app(settings, services, http_events=not socket_mode)
     runner = web.AppRunner(web_app, access_log=None)
@@ -148,3 +149,16 @@ def serve(settings: Settings) -> None:
         settings.slack_signing_secret = settings.slack_app_token  # unused in Socket Mode
     logs.configure(settings.log_level, _secrets(settings))
     asyncio.run(run(settings))
+
+
+def upgrade_database(settings: Settings) -> str:
+    """`pinbot db upgrade`: apply migrations; returns the revision now in force."""
+
+    async def go() -> str:
+        ledger = await Ledger.open(settings.database_url)
+        try:
+            return str(await upgrade(ledger.engine))
+        finally:
+            await ledger.close()
+
+    return asyncio.run(go())

@@ -1,15 +1,16 @@
-"""The services a running bot shares: one pinning client (one pool), one downloader, the job
-runner and the use cases. Built once per process from settings; injected into the app."""
+"""The services a running bot shares: one pinning client (one pool), one downloader, the
+ledger, the job runner and the use cases. Built once per process; injected into the app."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .dedupe import TTLSet
 from .jobs import InProcessJobs
-from .pinning import DAY, PinService
+from .permissions import Admins
+from .pinning import PinService
 from .settings import Settings
 from .slack_files import SlackDownloader
+from .store import Ledger, upgrade
 from .w3ipfs import W3IPFSClient
 
 
@@ -18,27 +19,43 @@ class Services:
     settings: Settings
     w3ipfs: W3IPFSClient
     downloader: SlackDownloader
+    ledger: Ledger
     pins: PinService
     jobs: InProcessJobs
-    events: TTLSet = field(default_factory=lambda: TTLSet(DAY))
 
     @classmethod
-    def from_settings(cls, settings: Settings, w3ipfs: W3IPFSClient | None = None) -> Services:
+    async def create(
+        cls,
+        settings: Settings,
+        w3ipfs: W3IPFSClient | None = None,
+        *,
+        ledger: Ledger | None = None,
+        migrate: bool = True,
+    ) -> Services:
+        """Open everything; raises `LedgerUnavailable` / `SchemaError` with a clear message.
+
+        Migrations run here (on `pinbot serve` start) so a fresh install needs no extra step.
+        """
         settings.require("slack_bot_token", "w3ipfs_api_key", "w3ipfs_secret_key")
         assert settings.slack_bot_token is not None
+        ledger = ledger or await Ledger.open(settings.database_url)
+        try:
+            if migrate:
+                await upgrade(ledger.engine)
+        except BaseException:
+            await ledger.close()
+            raise
         client = w3ipfs or W3IPFSClient.from_settings(
             settings, max_connections=max(8, settings.concurrency * 2)
         )
         downloader = SlackDownloader(settings.slack_bot_token, settings.download_hosts)
-        return cls(
-            settings=settings,
-            w3ipfs=client,
-            downloader=downloader,
-            pins=PinService(settings, client, downloader),
-            jobs=InProcessJobs(settings.concurrency),
-        )
+        jobs = InProcessJobs(settings.concurrency)
+        pins = PinService(settings, client, downloader, ledger, jobs,
+                          Admins(settings.admin_users))
+        return cls(settings, client, downloader, ledger, pins, jobs)
 
     async def aclose(self) -> None:
         await self.jobs.aclose()
         await self.downloader.aclose()
         await self.w3ipfs.aclose()
+        await self.ledger.close()

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         validation_alias=_env("PINBOT_DOWNLOAD_HOSTS"),
     )
     auto_pin: str = Field("all", validation_alias=_env("PINBOT_AUTO_PIN"))
+    admin_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("PINBOT_ADMIN_USERS")
+    )
 
 
     @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url", "slack_api_url")
@@ -99,7 +102,7 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("download_hosts", mode="before")
+    @field_validator("download_hosts", "admin_users", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):

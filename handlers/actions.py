@@ -8,11 +8,15 @@ import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
 from bot.commands import PinsQuery, looks_like_pin_id
 from bot.services import Services
+from bot.store import LedgerUnavailable
 from bot.w3ipfs import NotFoundError, W3IPFSError
+
+from ._unpin import confirm_step
 
 log = logging.getLogger(__name__)
 
@@ -23,77 +27,92 @@ def _value(action: dict[str, Any]) -> str:
     return str(action.get("value", ""))
 
 
+def _team(body: dict[str, Any]) -> str:
+    return str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+               or "")
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
 def register(app: AsyncApp, services: Services) -> None:
     gateway = services.pins.gateway_url
+    ephemeral: dict[str, Any] = {"replace_original": False, "response_type": "ephemeral"}
 
-    async def show_page(query: PinsQuery, respond: AsyncRespond, **kwargs: Any) -> None:
+    async def show_page(
+        query: PinsQuery, body: dict[str, Any], respond: AsyncRespond, **kwargs: Any
+    ) -> None:
         try:
-            page = await services.pins.list_pins(query)
-        except W3IPFSError as exc:
-            await respond(replace_original=False, response_type="ephemeral",
+            listing = await services.pins.list_pins(query, _team(body))
+        except (W3IPFSError, LedgerUnavailable) as exc:
+            await respond(**ephemeral,
                           **blocks.failure("Could not list pins", exc.user_message).as_kwargs())
             return
         shared = kwargs.get("response_type") == "in_channel"
-        await respond(**kwargs, **blocks.pins_list(page, query, gateway_url=gateway,
-                                                   shared=shared).as_kwargs())
+        message = blocks.pins_list(listing.page, query, gateway_url=gateway, shared=shared,
+                                   owners=listing.owners)
+        await respond(**kwargs, **message.as_kwargs())
 
     @app.action(re.compile(f"^{blocks.PAGE_BUTTON}"))
-    async def on_page(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_page(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
         await ack()
-        await show_page(PinsQuery.from_value(_value(action)), respond, replace_original=True)
+        await show_page(PinsQuery.from_value(_value(action)), body, respond,
+                        replace_original=True)
 
     @app.action(blocks.SHARE_LIST)
-    async def on_share_list(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_share_list(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
         await ack()
-        await show_page(PinsQuery.from_value(_value(action)), respond,
+        await show_page(PinsQuery.from_value(_value(action)), body, respond,
                         response_type="in_channel", replace_original=False)
 
-    async def show_details(pin_id: str, respond: AsyncRespond, **kwargs: Any) -> None:
+    async def show_details(
+        pin_id: str, body: dict[str, Any], respond: AsyncRespond, **kwargs: Any
+    ) -> None:
         try:
-            pin = await services.pins.get_pin(pin_id)
+            pin, owner = await services.pins.details(pin_id, _team(body))
         except NotFoundError:
             message = blocks.notice(f"Pin `{blocks.escape(pin_id)}` no longer exists.",
                                     emoji=":grey_question:")
         except W3IPFSError as exc:
             message = blocks.failure("Could not load the pin", exc.user_message)
         else:
-            message = blocks.pin_details(pin, gateway_url=gateway)
+            message = blocks.pin_details(pin, gateway_url=gateway, owner=owner)
         await respond(**kwargs, **message.as_kwargs())
 
     @app.action(blocks.SHARE_PIN)
-    async def on_share_pin(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_share_pin(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
         await ack()
-        await show_details(_value(action), respond, response_type="in_channel",
+        await show_details(_value(action), body, respond, response_type="in_channel",
                            replace_original=False)
 
-    async def confirm_unpin(pin_ids: list[str], respond: AsyncRespond) -> None:
-        try:
-            pins, unknown = await services.pins.lookup(pin_ids)
-        except W3IPFSError as exc:
-            await respond(replace_original=False, response_type="ephemeral",
-                          **blocks.failure("Could not look up the pin", exc.user_message)
-                          .as_kwargs())
-            return
-        await respond(replace_original=False, response_type="ephemeral",
-                      **blocks.unpin_confirm(pins, unknown).as_kwargs())
-
     @app.action(blocks.ROW_MENU)
-    async def on_row_menu(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_row_menu(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
         await ack()
         verb, _, pin_id = _value(action).partition(":")
         if not looks_like_pin_id(pin_id):
             log.warning("row menu with a malformed value %r", _value(action)[:80])
             return
         if verb == "details":
-            await show_details(pin_id, respond, replace_original=False,
-                               response_type="ephemeral")
+            await show_details(pin_id, body, respond, **ephemeral)
         elif verb == "unpin":
-            await confirm_unpin([pin_id], respond)
+            message = await confirm_step(services, client, _team(body), _user(body), [pin_id])
+            await respond(**ephemeral, **message.as_kwargs())
         # "open" carries a URL: Slack opens it in the browser; the ack is all it needs.
 
     @app.action(blocks.UNPIN_CONFIRM)
     async def on_unpin_confirm(
-        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         await ack()
         try:
@@ -103,9 +122,9 @@ def register(app: AsyncApp, services: Services) -> None:
         if not ids:
             log.warning("unpin confirm with a malformed value")
             return
-        outcomes = await services.pins.unpin(ids)
-        user = (body.get("user") or {}).get("id")
-        await respond(replace_original=True, **blocks.unpin_result(outcomes, user).as_kwargs())
+        outcomes = await services.pins.unpin(client, _team(body), _user(body), ids)
+        await respond(replace_original=True,
+                      **blocks.unpin_result(outcomes, _user(body)).as_kwargs())
 
     @app.action(blocks.UNPIN_CANCEL)
     async def on_unpin_cancel(ack: AsyncAck, respond: AsyncRespond) -> None:
@@ -115,19 +134,24 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.action(blocks.UNPIN_BUTTON)
     async def on_unpin_button(
-        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         # The button's own confirm dialog was the confirm step.
         await ack()
-        pin_id = _value(action)
-        user = str((body.get("user") or {}).get("id") or "")
-        (outcome,) = await services.pins.unpin([pin_id])
+        pin_id, user = _value(action), _user(body)
+        if not looks_like_pin_id(pin_id):
+            log.warning("unpin button with a malformed value %r", pin_id[:80])
+            return
+        (outcome,) = await services.pins.unpin(client, _team(body), user, [pin_id])
         if outcome.pin is not None:
             message = blocks.unpinned_card(outcome.pin, gateway_url=gateway, by_user=user)
             await respond(replace_original=True, **message.as_kwargs())
         else:
-            await respond(replace_original=False, response_type="ephemeral",
-                          **blocks.failure("Could not unpin", outcome.error or "").as_kwargs())
+            # A refusal concerns only the person who clicked: ephemeral, card untouched.
+            await respond(**ephemeral, **blocks.notice(
+                outcome.error or "That pin could not be unpinned.", emoji=":no_entry:"
+            ).as_kwargs())
 
     @app.action(blocks.OPEN_GATEWAY)
     async def on_open_gateway(ack: AsyncAck) -> None:

@@ -20,29 +20,27 @@ def register(app: AsyncApp, services: Services) -> None:
         body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        # Bolt has already acked the event; everything here must stay cheap until submit().
+        # Bolt acks events before listeners run; the pin itself runs as a job.
         event_id = str(body.get("event_id") or "")
+        team_id = str(body.get("team_id") or context.team_id or "")
         file_id = event.get("file_id") or (event.get("file") or {}).get("id")
         channel = event.get("channel_id")
         if not file_id or not channel:
             log.warning("file_shared without file or channel id (event %s)", event_id)
             return
-        if event_id and not services.events.add(event_id):
-            log.info("duplicate delivery of event %s (file %s) ignored", event_id, file_id)
-            return
         if not services.settings.auto_pins_in(channel):
             log.info("file %s in %s not pinned: PINBOT_AUTO_PIN excludes it", file_id, channel)
             return
+        if event_id and not await services.pins.first_delivery(event_id, team_id):
+            log.info("duplicate delivery of event %s (file %s) ignored", event_id, file_id)
+            return
         shared = SharedFile(
-            team_id=str(body.get("team_id") or context.team_id or ""),
+            team_id=team_id,
             file_id=str(file_id),
             channel_id=str(channel),
             user_id=str(event.get("user_id") or ""),
             event_ts=event.get("event_ts"),
         )
-        if not services.pins.claim(shared):
-            log.info("file %s already handled in %s; duplicate ignored", file_id, channel)
-            return
         services.jobs.submit(
             f"pin {file_id}", services.pins.handle_shared_file, shared, client,
             context.bot_user_id,

@@ -1,4 +1,4 @@
-"""`/pins [filters]` lists the team's pins; `/pins <pin id>` shows one."""
+"""`/pins [mine|here] [filters]` lists the team's pins; `/pins <pin id>` shows one."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from bot import blocks
 from bot.commands import PinDetails, parse_pins
 from bot.services import Services
+from bot.store import LedgerUnavailable
 from bot.w3ipfs import NotFoundError, W3IPFSError
 
 from ._parse import parse_or_reply
@@ -18,26 +19,31 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: Services) -> None:
+    gateway = services.pins.gateway_url
+
     @app.command("/pins")
     async def on_pins(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         parsed = await parse_or_reply(ack, command, parse_pins)
         if parsed is None:
             return
         await ack()
+        team = command.get("team_id", "")
         try:
             if isinstance(parsed, PinDetails):
-                pin = await services.pins.get_pin(parsed.pin_id)
-                message = blocks.pin_details(pin, gateway_url=services.pins.gateway_url)
+                pin, owner = await services.pins.details(parsed.pin_id, team)
+                message = blocks.pin_details(pin, gateway_url=gateway, owner=owner)
             else:
-                page = await services.pins.list_pins(parsed)
-                message = blocks.pins_list(page, parsed, gateway_url=services.pins.gateway_url)
+                query = parsed.for_context(command.get("user_id"), command.get("channel_id"))
+                listing = await services.pins.list_pins(query, team)
+                message = blocks.pins_list(listing.page, query, gateway_url=gateway,
+                                           owners=listing.owners)
         except NotFoundError:
             pin_id = parsed.pin_id if isinstance(parsed, PinDetails) else "?"
             message = blocks.notice(
                 f"No pin with id `{blocks.escape(pin_id)}` exists on this account. "
                 "`/pins` lists them all.", emoji=":grey_question:",
             )
-        except W3IPFSError as exc:
+        except (W3IPFSError, LedgerUnavailable) as exc:
             log.warning("/pins failed: %s", exc)
             message = blocks.failure("Could not list pins", exc.user_message)
         await respond(response_type="ephemeral", **message.as_kwargs())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bot.w3ipfs import RetryPolicy, W3IPFSClient
+from tests.databases import fresh_database
 from tests.emulators.w3ipfs import W3IPFSEmulator
 
 API_KEY = "test-key"
@@ -37,3 +39,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
         if name.startswith(("W3IPFS_", "SLACK_", "PINBOT_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(str(tmp_path))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each kind the ledger supports (same tests run on both)."""
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url

@@ -57,7 +57,7 @@ BotFactory = Callable[..., Awaitable[Bot]]
 
 @pytest.fixture
 async def make_bot(
-    w3ipfs: W3IPFSEmulator, clean_env: None
+    w3ipfs: W3IPFSEmulator, clean_env: None, database_url: str
 ) -> AsyncIterator[BotFactory]:
     runners: list[tuple[web.AppRunner, Bot]] = []
     slack = SlackEmulator()
@@ -74,6 +74,7 @@ async def make_bot(
             "SLACK_API_URL": slack.api_url,
             "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1",
             "PINBOT_CONCURRENCY": "4",
+            "PINBOT_DATABASE_URL": database_url,
         }
         values.update({k: str(v) for k, v in env.items()})
         for key, value in values.items():
@@ -81,7 +82,7 @@ async def make_bot(
         settings = load_settings()
         client = W3IPFSClient.from_settings(settings)
         client.retry = FAST_RETRY
-        services = Services.from_settings(settings, w3ipfs=client)
+        services = await Services.create(settings, w3ipfs=client)
         app = build_web_app(settings, services)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

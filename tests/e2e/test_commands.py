@@ -138,6 +138,7 @@ async def test_share_to_channel(bot: Bot) -> None:
 
 
 async def test_unpin_command_confirm_then_unpin(bot: Bot) -> None:
+    bot.slack.add_user("UALICE", admin=True)  # these pins were made outside Slack
     ids = await make_pins(bot, 2)
     unknown = "3c3fec2a-dead-beef-0000-000000000000"
     sent = await bot.driver.command("/unpin", f"{ids[0]} {ids[1]} {unknown}")
@@ -153,6 +154,7 @@ async def test_unpin_command_confirm_then_unpin(bot: Bot) -> None:
 
 
 async def test_unpin_cancel(bot: Bot) -> None:
+    bot.slack.add_user("UALICE", admin=True)
     ids = await make_pins(bot, 1)
     sent = await bot.driver.command("/unpin", ids[0])
     await responded(bot, sent.response_url)
@@ -177,15 +179,23 @@ async def test_unpin_button_on_a_card(bot: Bot) -> None:
     (reply,) = bot.slack.thread(fake.channel, fake.ts)
     button = find_action(reply, UNPIN_BUTTON)
     assert button["confirm"]["style"] == "danger"
+    bot.slack.add_user("UBOB")
+    refused = await bot.driver.action(UNPIN_BUTTON, value=button["value"], ephemeral=False,
+                                      message_ts=reply["ts"], user="UBOB")
+    (no,) = await responded(bot, refused.response_url)
+    assert no["replace_original"] is False and no["response_type"] == "ephemeral"
+    assert "Only <@UALICE> (who pinned *card.txt*) or an admin" in text_of(no)
+    assert bot.w3ipfs.all_pins()[0]["pinned"] is True
     click = await bot.driver.action(UNPIN_BUTTON, value=button["value"], ephemeral=False,
-                                    message_ts=reply["ts"], user="UBOB")
+                                    message_ts=reply["ts"], user="UALICE")
     (updated,) = await responded(bot, click.response_url)
     assert updated["replace_original"] is True
-    assert "Unpinned by <@UBOB>" in text_of(updated)
+    assert "Unpinned by <@UALICE>" in text_of(updated)
     assert bot.w3ipfs.all_pins()[0]["pinned"] is False
 
 
 async def test_row_menu_details_and_unpin(bot: Bot) -> None:
+    bot.slack.add_user("UALICE", admin=True)
     (pin_id,) = await make_pins(bot, 1)
     click = await bot.driver.action(ROW_MENU, selected_value=f"details:{pin_id}")
     (details,) = await responded(bot, click.response_url)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from tests.emulators.w3ipfs import W3IPFSEmulator
 
 @pytest.fixture
 async def socket_bot(
-    w3ipfs: W3IPFSEmulator, clean_env: None, unused_tcp_port: int
+    w3ipfs: W3IPFSEmulator, clean_env: None, unused_tcp_port: int, tmp_path: Path
 ) -> AsyncIterator[tuple[SlackEmulator, Services, int]]:
     slack = SlackEmulator()
     await slack.start()
@@ -33,12 +34,13 @@ async def socket_bot(
         "SLACK_APP_TOKEN": slack.app_token, "SLACK_API_URL": slack.api_url,
         "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1", "PINBOT_HOST": "127.0.0.1",
         "PINBOT_PORT": str(unused_tcp_port),
+        "PINBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'socket.db'}",
     })
     settings = load_settings()
     client = W3IPFSClient.from_settings(settings)
     client.retry = FAST_RETRY
     settings.slack_signing_secret = settings.slack_app_token  # as serve() does
-    services = Services.from_settings(settings, w3ipfs=client)
+    services = await Services.create(settings, w3ipfs=client)
     stop = asyncio.Event()
     task = asyncio.create_task(server.run(settings, services, stop))
     deadline = time.monotonic() + 10

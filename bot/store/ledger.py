@@ -1,0 +1,401 @@
+"""The pin ledger: every pin the bot makes or sees, who made it, where — and exactly-once.
+
+Exactly-once rests on the database, not on process memory: a pin is *claimed* by inserting its
+row (unique on team + key) before any upload starts, so two deliveries of one file — retried by
+Slack, re-delivered, shared into a second channel, or racing on two replicas — cannot both
+upload. The same runs on SQLite (default, embedded) and PostgreSQL (several replicas).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from ..w3ipfs import Pin, PinMetadata, PinState
+from .models import EventRow, PinRow
+
+log = logging.getLogger(__name__)
+
+EVENT_TTL = timedelta(days=1)
+#: A pending claim older than this belongs to a worker that died: another may take it over.
+STALE_CLAIM = timedelta(hours=2)
+#: How long a reconciled row is trusted before the API is asked again.
+RECHECK_AFTER = timedelta(minutes=5)
+
+
+class LedgerUnavailable(Exception):
+    """The database cannot be reached or refused the operation."""
+
+    user_message = (
+        "pinbot cannot reach its database right now. Nothing is lost: it will finish as soon "
+        "as the database is back."
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes even for timezone=True columns; everything here is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PinRecord:
+    id: int
+    team_id: str
+    key: str
+    state: str
+    pin_id: str | None
+    cid: str | None
+    name: str
+    size: int | None
+    channel_id: str | None
+    user_id: str | None
+    slack_file_id: str | None
+    message_ts: str | None
+    status: str | None
+    verified: bool | None
+    created_at: datetime
+    unpinned_at: datetime | None
+    unpinned_by: str | None
+    checked_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: PinRow) -> PinRecord:
+        return cls(
+            id=row.id, team_id=row.team_id, key=row.key, state=row.state, pin_id=row.pin_id,
+            cid=row.cid, name=row.name, size=row.size, channel_id=row.channel_id,
+            user_id=row.user_id, slack_file_id=row.slack_file_id, message_ts=row.message_ts,
+            status=row.status, verified=row.verified,
+            created_at=_aware(row.created_at) or utcnow(),
+            unpinned_at=_aware(row.unpinned_at), unpinned_by=row.unpinned_by,
+            checked_at=_aware(row.checked_at), updated_at=_aware(row.updated_at) or utcnow(),
+        )
+
+    @property
+    def is_stale_claim(self) -> bool:
+        return self.state == "pending" and utcnow() - self.updated_at > STALE_CLAIM
+
+    def as_pin(self) -> Pin:
+        """The record in the API's shape, for rendering rows the API was not asked about."""
+        return Pin(
+            id=self.pin_id or f"pending-{self.id}",
+            cid=self.cid or "",
+            size=self.size,
+            date_pinned=self.created_at,
+            date_unpinned=self.unpinned_at,
+            pinned=self.state == "pinned",
+            status=self.status or self.state,
+            metadata=PinMetadata(name=self.name),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of claiming a key: `won` means this caller must do the pinning."""
+
+    won: bool
+    record: PinRecord
+
+
+LedgerStatus = Literal["all", "pinned", "unpinned"]
+LedgerSort = Literal["created_at", "size", "name"]
+
+
+def create_engine(url: str) -> AsyncEngine:
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        # Writers wait for each other instead of failing with "database is locked".
+        kwargs["connect_args"] = {"timeout": 30}
+    return create_async_engine(url, **kwargs)
+
+
+class Ledger:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._session = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, url: str) -> Ledger:
+        """Connect (and check the connection); `LedgerUnavailable` with one clear line if not."""
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except (SQLAlchemyError, OSError) as exc:
+            await engine.dispose()
+            raise LedgerUnavailable(
+                f"cannot open the database at PINBOT_DATABASE_URL ({_reason(exc)})"
+            ) from None
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def first_delivery(self, event_id: str, team_id: str) -> bool:
+        """Record an event id; False when it was already seen (a retry or re-delivery)."""
+        now = utcnow()
+        try:
+            async with self._session.begin() as session:
+                session.add(EventRow(event_id=event_id, team_id=team_id, seen_at=now))
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        if hash(event_id) % 50 == 0:  # prune now and then, not on every event
+            await self._prune_events(now - EVENT_TTL)
+        return True
+
+    async def _prune_events(self, before: datetime) -> None:
+        try:
+            async with self._session.begin() as session:
+                await session.execute(delete(EventRow).where(EventRow.seen_at < before))
+        except SQLAlchemyError as exc:
+            log.warning("pruning seen events failed: %s", _reason(exc))
+
+    # -- claims and outcomes -----------------------------------------------------------------
+
+    async def claim(
+        self,
+        team_id: str,
+        key: str,
+        *,
+        name: str,
+        size: int | None = None,
+        channel_id: str | None = None,
+        user_id: str | None = None,
+        slack_file_id: str | None = None,
+        message_ts: str | None = None,
+    ) -> Claim:
+        """Claim `key` for this team. Exactly one concurrent caller wins.
+
+        A failed pin, or a pending one whose worker is gone (stale), can be claimed again.
+        """
+        now = utcnow()
+        fields = {
+            "name": name, "size": size, "channel_id": channel_id, "user_id": user_id,
+            "slack_file_id": slack_file_id, "message_ts": message_ts,
+        }
+        try:
+            async with self._session.begin() as session:
+                row = PinRow(team_id=team_id, key=key, state="pending", created_at=now,
+                             updated_at=now, **fields)
+                session.add(row)
+            return Claim(True, PinRecord.of(row))
+        except IntegrityError:
+            pass
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        try:
+            async with self._session.begin() as session:
+                # Take over a failed or abandoned claim atomically: the WHERE is the lock.
+                result = await session.execute(
+                    update(PinRow)
+                    .where(PinRow.team_id == team_id, PinRow.key == key)
+                    .where(or_(
+                        PinRow.state == "failed",
+                        (PinRow.state == "pending") & (PinRow.updated_at < now - STALE_CLAIM),
+                    ))
+                    .values(state="pending", updated_at=now, error=None, **fields)
+                )
+                won = _rowcount(result) == 1
+                existing = await session.scalar(
+                    select(PinRow).where(PinRow.team_id == team_id, PinRow.key == key)
+                )
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        assert existing is not None
+        return Claim(won, PinRecord.of(existing))
+
+    async def complete(self, record_id: int, pin: Pin, *, verified: bool | None) -> PinRecord:
+        """The pin exists at the service: record it (idempotent, safe to retry)."""
+        values: dict[str, Any] = {
+            "state": "unpinned" if pin.state is PinState.UNPINNED else "pinned",
+            "pin_id": pin.id, "cid": pin.cid, "status": pin.status, "verified": verified,
+            "updated_at": utcnow(), "checked_at": utcnow(), "error": None,
+        }
+        if pin.size:
+            values["size"] = pin.size
+        return await self._update_one(record_id, values)
+
+    async def fail(self, record_id: int, error: str) -> None:
+        """The pin did not happen; a later share may claim the key again."""
+        await self._update_one(record_id, {"state": "failed", "error": error[:2000],
+                                           "updated_at": utcnow()})
+
+    async def release(self, record_id: int) -> None:
+        """Forget a claim that never started (e.g. the placeholder could not be posted)."""
+        try:
+            async with self._session.begin() as session:
+                await session.execute(
+                    delete(PinRow).where(PinRow.id == record_id, PinRow.state == "pending")
+                )
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+
+    async def _update_one(self, record_id: int, values: dict[str, Any]) -> PinRecord:
+        try:
+            async with self._session.begin() as session:
+                await session.execute(update(PinRow).where(PinRow.id == record_id).values(**values))
+                row = await session.get(PinRow, record_id, populate_existing=True)
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        if row is None:
+            raise LedgerUnavailable(f"ledger row {record_id} disappeared")
+        return PinRecord.of(row)
+
+    async def wait_final(self, team_id: str, key: str, within: float) -> PinRecord | None:
+        """Wait while another delivery is pinning this key; the record once it is settled."""
+        deadline = asyncio.get_running_loop().time() + within
+        delay = 0.05
+        while True:
+            record = await self.get(team_id, key)
+            if record is None or record.state != "pending" or record.is_stale_claim:
+                return record
+            if asyncio.get_running_loop().time() > deadline:
+                return record
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    async def get(self, team_id: str, key: str) -> PinRecord | None:
+        return await self._one(select(PinRow).where(PinRow.team_id == team_id, PinRow.key == key))
+
+    async def find_pinned_cid(self, team_id: str, cid: str) -> PinRecord | None:
+        return await self._one(
+            select(PinRow)
+            .where(PinRow.team_id == team_id, PinRow.cid == cid, PinRow.state == "pinned")
+            .order_by(PinRow.created_at)
+            .limit(1)
+        )
+
+    async def by_pin_id(self, team_id: str, pin_id: str) -> PinRecord | None:
+        return (await self.by_pin_ids(team_id, [pin_id])).get(pin_id)
+
+    async def by_pin_ids(self, team_id: str, pin_ids: Sequence[str]) -> dict[str, PinRecord]:
+        if not pin_ids:
+            return {}
+        try:
+            async with self._session() as session:
+                rows = (await session.scalars(
+                    select(PinRow).where(PinRow.team_id == team_id, PinRow.pin_id.in_(pin_ids))
+                )).all()
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        return {row.pin_id: PinRecord.of(row) for row in rows if row.pin_id}
+
+    async def _one(self, query: Any) -> PinRecord | None:
+        try:
+            async with self._session() as session:
+                row = await session.scalar(query)
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        return PinRecord.of(row) if row is not None else None
+
+    async def page(
+        self,
+        team_id: str,
+        *,
+        user_id: str | None = None,
+        channel_id: str | None = None,
+        status: LedgerStatus = "all",
+        sort: LedgerSort = "created_at",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> tuple[list[PinRecord], int, int]:
+        """A page of the team's ledger, filtered; with the filtered count and total size."""
+        where = [PinRow.team_id == team_id, PinRow.pin_id.is_not(None)]
+        if user_id:
+            where.append(PinRow.user_id == user_id)
+        if channel_id:
+            where.append(PinRow.channel_id == channel_id)
+        if status == "pinned":
+            where.append(PinRow.state == "pinned")
+        elif status == "unpinned":
+            where.append(PinRow.state == "unpinned")
+        else:
+            where.append(PinRow.state.in_(("pinned", "unpinned")))
+        column = {"created_at": PinRow.created_at, "size": PinRow.size,
+                  "name": func.lower(PinRow.name)}[sort]
+        order = [column.desc() if descending else column.asc(),
+                 PinRow.id.desc() if descending else PinRow.id.asc()]
+        try:
+            async with self._session() as session:
+                rows = (await session.scalars(
+                    select(PinRow).where(*where).order_by(*order).offset(offset).limit(limit)
+                )).all()
+                count, size = (await session.execute(
+                    select(func.count(PinRow.id), func.coalesce(func.sum(PinRow.size), 0))
+                    .where(*where)
+                )).one()
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        return [PinRecord.of(r) for r in rows], int(count or 0), int(size or 0)
+
+    # -- reconciliation with the service -----------------------------------------------------
+
+    async def reconcile(self, team_id: str, pins: Sequence[Pin]) -> None:
+        """Bring known rows in line with what the API reports (e.g. unpinned outside Slack)."""
+        now = utcnow()
+        try:
+            async with self._session.begin() as session:
+                for pin in pins:
+                    values: dict[str, Any] = {"status": pin.status, "checked_at": now}
+                    if pin.state is PinState.UNPINNED:
+                        values.update(state="unpinned", unpinned_at=pin.date_unpinned or now)
+                    await session.execute(
+                        update(PinRow)
+                        .where(PinRow.team_id == team_id, PinRow.pin_id == pin.id,
+                               PinRow.state.in_(("pinned", "unpinned")))
+                        .values(**values)
+                    )
+        except SQLAlchemyError as exc:
+            log.warning("reconciling the ledger failed: %s", _reason(exc))
+
+    async def mark_gone(self, team_id: str, pin_id: str) -> None:
+        """The API no longer knows this pin (404): it is not pinned any more."""
+        await self.mark_unpinned(team_id, pin_id, None)
+
+    async def mark_unpinned(self, team_id: str, pin_id: str, by_user: str | None) -> None:
+        now = utcnow()
+        try:
+            async with self._session.begin() as session:
+                await session.execute(
+                    update(PinRow)
+                    .where(PinRow.team_id == team_id, PinRow.pin_id == pin_id,
+                           PinRow.state != "unpinned")
+                    .values(state="unpinned", unpinned_at=now, unpinned_by=by_user,
+                            updated_at=now, checked_at=now)
+                )
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, secret-free reason: the driver's first line, without the URL or parameters."""
+    original = getattr(exc, "orig", None)
+    if isinstance(original, BaseException):
+        exc = original
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]

@@ -1,0 +1,77 @@
+"""The ledger's tables (SQLAlchemy 2). Migrations in `migrations/` create and evolve them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class PinRow(Base):
+    """One pin the bot made or saw, scoped to a Slack team.
+
+    `key` is what makes a pin exactly-once: `file:<slack file id>` for a shared file,
+    `cid:<CID>` for `/pin`. `state` is the ledger's own view: pending (an upload is running),
+    pinned, failed (a later share may retry), unpinned.
+    """
+
+    __tablename__ = "pins"
+    __table_args__ = (
+        UniqueConstraint("team_id", "key"),
+        Index("ix_pins_team_id_pin_id", "team_id", "pin_id"),
+        Index("ix_pins_team_id_cid", "team_id", "cid"),
+        Index("ix_pins_team_id_user_id", "team_id", "user_id"),
+        Index("ix_pins_team_id_channel_id", "team_id", "channel_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    pin_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    cid: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    slack_file_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verified: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unpinned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    unpinned_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EventRow(Base):
+    """A Slack event id already handled (kept a day), so retries and re-deliveries are dropped."""
+
+    __tablename__ = "seen_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
