@@ -334,7 +334,7 @@ def unpin_confirm(
 class UnpinOutcome:
     pin_id: str
     pin: Pin | None = None
-    error: str | None = None
+    error: str | None = None  # mrkdwn, already escaped
 
 
 def unpin_result(outcomes: Sequence[UnpinOutcome], by_user: str | None = None) -> Message:
@@ -343,7 +343,7 @@ def unpin_result(outcomes: Sequence[UnpinOutcome], by_user: str | None = None) -
         if o.pin is not None:
             lines.append(f":wastebasket: Unpinned *{escape(cut(_name(o.pin), 200))}* `{o.pin_id}`")
         else:
-            lines.append(f":x: `{escape(cut(o.pin_id, 80))}`: {escape(o.error or 'failed')}")
+            lines.append(f":x: `{escape(cut(o.pin_id, 80))}`: {o.error or 'failed'}")
     done = sum(1 for o in outcomes if o.pin is not None)
     blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines) or "Nothing was unpinned."))]
     if by_user:

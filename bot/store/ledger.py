@@ -24,11 +24,16 @@ from .models import EventRow, PinRow
 
 log = logging.getLogger(__name__)
 
+#: What a database outage looks like from here: driver errors wrapped by SQLAlchemy, and
+#: socket errors some drivers (asyncpg, while connecting) raise unwrapped.
+DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+
 EVENT_TTL = timedelta(days=1)
 #: A pending claim older than this belongs to a worker that died: another may take it over.
 STALE_CLAIM = timedelta(hours=2)
-#: How long a reconciled row is trusted before the API is asked again.
-RECHECK_AFTER = timedelta(minutes=5)
+#: How long a reconciled row is trusted before the API is asked again (the ledger views ask
+#: the API for at most one page of rows, so this bounds both staleness and API calls).
+RECHECK_AFTER = timedelta(minutes=1)
 
 
 class LedgerUnavailable(Exception):
@@ -135,7 +140,7 @@ class Ledger:
         try:
             async with engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
-        except (SQLAlchemyError, OSError) as exc:
+        except DB_ERRORS as exc:
             await engine.dispose()
             raise LedgerUnavailable(
                 f"cannot open the database at PINBOT_DATABASE_URL ({_reason(exc)})"
@@ -155,7 +160,7 @@ class Ledger:
                 session.add(EventRow(event_id=event_id, team_id=team_id, seen_at=now))
         except IntegrityError:
             return False
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
         if hash(event_id) % 50 == 0:  # prune now and then, not on every event
             await self._prune_events(now - EVENT_TTL)
@@ -165,7 +170,7 @@ class Ledger:
         try:
             async with self._session.begin() as session:
                 await session.execute(delete(EventRow).where(EventRow.seen_at < before))
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             log.warning("pruning seen events failed: %s", _reason(exc))
 
     # -- claims and outcomes -----------------------------------------------------------------
@@ -199,7 +204,7 @@ class Ledger:
             return Claim(True, PinRecord.of(row))
         except IntegrityError:
             pass
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
         try:
             async with self._session.begin() as session:
@@ -217,7 +222,7 @@ class Ledger:
                 existing = await session.scalar(
                     select(PinRow).where(PinRow.team_id == team_id, PinRow.key == key)
                 )
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
         assert existing is not None
         return Claim(won, PinRecord.of(existing))
@@ -245,7 +250,7 @@ class Ledger:
                 await session.execute(
                     delete(PinRow).where(PinRow.id == record_id, PinRow.state == "pending")
                 )
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
 
     async def _update_one(self, record_id: int, values: dict[str, Any]) -> PinRecord:
@@ -253,7 +258,7 @@ class Ledger:
             async with self._session.begin() as session:
                 await session.execute(update(PinRow).where(PinRow.id == record_id).values(**values))
                 row = await session.get(PinRow, record_id, populate_existing=True)
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
         if row is None:
             raise LedgerUnavailable(f"ledger row {record_id} disappeared")
@@ -296,7 +301,7 @@ class Ledger:
                 rows = (await session.scalars(
                     select(PinRow).where(PinRow.team_id == team_id, PinRow.pin_id.in_(pin_ids))
                 )).all()
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
         return {row.pin_id: PinRecord.of(row) for row in rows if row.pin_id}
 
@@ -304,7 +309,7 @@ class Ledger:
         try:
             async with self._session() as session:
                 row = await session.scalar(query)
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
         return PinRecord.of(row) if row is not None else None
 
@@ -345,7 +350,7 @@ class Ledger:
                     select(func.count(PinRow.id), func.coalesce(func.sum(PinRow.size), 0))
                     .where(*where)
                 )).one()
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
         return [PinRecord.of(r) for r in rows], int(count or 0), int(size or 0)
 
@@ -366,7 +371,7 @@ class Ledger:
                                PinRow.state.in_(("pinned", "unpinned")))
                         .values(**values)
                     )
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             log.warning("reconciling the ledger failed: %s", _reason(exc))
 
     async def mark_gone(self, team_id: str, pin_id: str) -> None:
@@ -384,7 +389,7 @@ class Ledger:
                     .values(state="unpinned", unpinned_at=now, unpinned_by=by_user,
                             updated_at=now, checked_at=now)
                 )
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
 
 

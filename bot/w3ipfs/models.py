@@ -122,7 +122,7 @@ class Pin(BaseModel):
     @field_validator("metadata", mode="before")
     @classmethod
     def _metadata(cls, value: Any) -> Any:
-        return value if isinstance(value, dict) else {}
+        return value if isinstance(value, dict | PinMetadata) else {}
 
     @field_validator("size", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -64,7 +65,7 @@ class SlackDriver:
             "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
-            "event_id": event_id or f"Ev{next(self._ids):010d}",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:16].upper()}",
             "event_time": int(time.time()),
             "authorizations": [{
                 "enterprise_id": None, "team_id": self.slack.team_id,
