@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 
 EVENT_TTL = timedelta(days=1)
+PRUNE_EVERY = timedelta(minutes=10)
 #: A pending claim older than this belongs to a worker that died: another may take it over.
 STALE_CLAIM = timedelta(hours=2)
 #: How long a reconciled row is trusted before the API is asked again (the ledger views ask
@@ -132,6 +133,7 @@ class Ledger:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._pruned_at: datetime | None = None
 
     @classmethod
     async def open(cls, url: str) -> Ledger:
@@ -162,7 +164,8 @@ class Ledger:
             return False
         except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
-        if hash(event_id) % 50 == 0:  # prune now and then, not on every event
+        if self._pruned_at is None or now - self._pruned_at > PRUNE_EVERY:
+            self._pruned_at = now
             await self._prune_events(now - EVENT_TTL)
         return True
 

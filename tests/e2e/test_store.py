@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -81,12 +81,18 @@ async def test_claims_are_exclusive_under_concurrency(database_url: str) -> None
             await ledger.close()
 
 
-async def test_events_are_remembered(database_url: str) -> None:
+async def test_events_are_remembered_for_a_day(database_url: str) -> None:
     ledger = await Ledger.open(database_url)
     try:
         await upgrade(ledger.engine)
         assert await ledger.first_delivery("Ev1", "T1")
         assert not await ledger.first_delivery("Ev1", "T1")
+        async with ledger.engine.begin() as conn:
+            await conn.execute(text("UPDATE seen_events SET seen_at = :t"),
+                               {"t": datetime.now(UTC) - timedelta(days=1, minutes=1)})
+        ledger._pruned_at = None  # as if the last prune was long ago
+        assert await ledger.first_delivery("Ev2", "T1")  # prunes what is older than a day
+        assert await ledger.first_delivery("Ev1", "T1")  # so a day-old id is new again
     finally:
         await ledger.close()
 
