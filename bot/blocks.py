@@ -139,6 +139,37 @@ def pinning(name: str, size: int | None) -> Message:
     ])
 
 
+def progress_bar(fraction: float, width: int = 20) -> str:
+    filled = max(0, min(width, round(fraction * width)))
+    return "▓" * filled + "░" * (width - filled)
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def uploading(name: str, size: int | None, done: int, elapsed: float) -> Message:
+    """The placeholder while bytes stream: bar, bytes done, speed and time left."""
+    total = size or 0
+    fraction = done / total if total else 0.0
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / rate if rate > 0 and total else None
+    line = (
+        f"`{progress_bar(fraction)}` {fraction:.0%}\n"
+        f"{human_size(done)} of {human_size(total)} · {human_size(int(rate))}/s"
+        + (f" · about {duration(eta)} left" if eta is not None else "")
+    )
+    text = f"Pinning {escape(cut(name, 200))}: {fraction:.0%}"
+    return _render(text, [
+        SectionBlock(text=_md(f":pushpin: Pinning *{escape(cut(name, 500))}* to IPFS…\n{line}")),
+    ])
+
+
 def verification_line(verified: bool | None, local_cid: str | None) -> str:
     if verified is True:
         return ":lock: *Verified*: the CID matches the bytes pinbot sent."

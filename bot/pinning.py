@@ -10,24 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import blocks
+from . import blocks, metrics
 from .cid import StreamingCID, same_content
 from .commands import PAGE_SIZE, PinsQuery
 from .dedupe import TTLSet
 from .jobs import InProcessJobs
 from .permissions import Admins, unpin_refusal
+from .progress import ProgressReporter
+from .reactions import DONE, FAILED, WORKING, Reactions
 from .settings import Settings
-from .slack_files import SlackDownload, SlackDownloader, SlackDownloadError, SlackFile, check_file
+from .slack_files import (
+    Share,
+    SlackDownload,
+    SlackDownloader,
+    SlackDownloadError,
+    SlackFile,
+    check_file,
+)
 from .store import Ledger, LedgerUnavailable, PinRecord
 from .store.ledger import RECHECK_AFTER, utcnow
-from .w3ipfs import NotFoundError, Pin, PinPage, Totals, W3IPFSClient, W3IPFSError
+from .w3ipfs import NotFoundError, Pin, PinPage, PinState, Totals, W3IPFSClient, W3IPFSError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +57,10 @@ class SharedFile:
     channel_id: str
     user_id: str
     event_ts: str | None = None
+    #: When Slack says the event happened (epoch seconds), for skipping a stale backlog.
+    event_time: float | None = None
+    #: Identifies the job across retries (the event id): a retried job owns its own claim.
+    job_key: str | None = None
 
     @property
     def key(self) -> str:
@@ -113,6 +127,12 @@ class PinService:
         attempt: int = 0,
     ) -> None:
         """From `file_shared` to a result card in the file's thread. Never raises."""
+        if shared.event_time and time.time() - shared.event_time > self.settings.max_event_age:
+            age_h = (time.time() - shared.event_time) / 3600
+            log.info("skipping file %s: its event is %.1f h old (PINBOT_MAX_EVENT_AGE)",
+                     shared.file_id, age_h)
+            metrics.JOBS.labels("too_old").inc()
+            return
         try:
             info = await client.files_info(file=shared.file_id)
         except SlackApiError as exc:
@@ -125,6 +145,7 @@ class PinService:
                     "pinbot could not read the file you shared "
                     f"(Slack said `{blocks.escape(error)}`), so it was not pinned."
                 )
+            metrics.JOBS.labels("refused").inc()
             await self._ephemeral(client, shared, None, blocks.notice(text, emoji=":warning:"))
             return
         file = SlackFile.from_api(info.get("file") or {})
@@ -136,6 +157,7 @@ class PinService:
         )
         if refusal is not None:
             log.info("not pinning %s (%s): %s", file.id, refusal.reason, refusal.message)
+            metrics.JOBS.labels("refused").inc()
             if refusal.message:
                 await self._ephemeral(
                     client, shared, thread_ts, blocks.notice(refusal.message, emoji=":warning:")
@@ -147,6 +169,7 @@ class PinService:
                 shared.team_id, shared.key, name=file.name, size=file.size,
                 channel_id=shared.channel_id, user_id=shared.user_id,
                 slack_file_id=file.id, message_ts=share.ts if share else None,
+                owner=shared.job_key,
             )
             if not claim.won:
                 await self._already_claimed(claim.record, shared, file, share_ts=(
@@ -157,24 +180,52 @@ class PinService:
             await self._retry_when_ledger_is_back(exc, shared, client, bot_user_id, attempt,
                                                   thread_ts)
             return
+        await self._pin_claimed(claim.record, shared, file, share, thread_ts, client)
 
-        record = claim.record
-        placeholder = await self._post(
-            client, shared.channel_id, thread_ts, blocks.pinning(file.name, file.size)
-        )
+    async def _pin_claimed(
+        self, record: PinRecord, shared: SharedFile, file: SlackFile, share: Share | None,
+        thread_ts: str | None, client: AsyncWebClient,
+    ) -> None:
+        """This job owns the claim: show progress, stream, record, and say how it went."""
+        reactions = Reactions(client, shared.channel_id, share.ts if share else None)
+        await reactions.set(WORKING)
+        placeholder = record.reply_ts  # set when this job ran before and its worker died
         if placeholder is None:
-            await self._forget(record)
-            return
+            placeholder = await self._post(
+                client, shared.channel_id, thread_ts, blocks.pinning(file.name, file.size)
+            )
+            if placeholder is None:
+                await self._forget(record)
+                await reactions.set(None)
+                return
+            await self._quietly(self.ledger.set_reply(record.id, placeholder))
+        else:
+            log.info("resuming %s (earlier attempt did not finish)", file.id)
+            metrics.JOBS.labels("retried").inc()
+
+        async def publish(done: int, elapsed: float) -> None:
+            await self._update(client, shared.channel_id, placeholder,
+                               blocks.uploading(file.name, file.size, done, elapsed))
+            await self._quietly(self.ledger.touch(record.id))
+
+        progress = ProgressReporter(publish, interval=self.settings.progress_interval)
+        started = time.monotonic()
         try:
-            result = await self.pin_slack_file(file, shared)
+            found = await self._find_existing_upload(shared, file) if record.reply_ts else None
+            result = found or await self.pin_slack_file(file, shared, progress.advance)
         except (SlackDownloadError, W3IPFSError) as exc:
+            await progress.aclose()
             log.warning("pinning %s failed: %s", file.id, exc)
+            metrics.JOBS.labels("failed").inc()
             await self._fail(record, str(exc))
             await self._update(client, shared.channel_id, placeholder,
                                blocks.failure(f"Could not pin {file.name}", exc.user_message))
+            await reactions.set(FAILED)
             return
         except Exception:
+            await progress.aclose()
             log.exception("pinning %s failed unexpectedly", file.id)
+            metrics.JOBS.labels("failed").inc()
             await self._fail(record, "unexpected error")
             await self._update(
                 client, shared.channel_id, placeholder,
@@ -183,14 +234,82 @@ class PinService:
                     "Something unexpected went wrong; it has been logged for the admins.",
                 ),
             )
+            await reactions.set(FAILED)
             return
+        await progress.aclose()
+        metrics.UPLOAD_SECONDS.observe(time.monotonic() - started)
+        metrics.JOBS.labels("pinned").inc()
         note = await self._record(record, result.pin, result.verified)
+        pending = result.pin.state is PinState.PINNING and self.settings.status_poll_seconds > 0
+        if pending:
+            note = (note + " " if note else "") + (
+                ":hourglass_flowing_sand: The service is still pinning; this card will update "
+                "when it is done."
+            )
         card = blocks.pin_card(
             result.pin, gateway_url=self.gateway_url, file_name=file.name, size=file.size,
             shared_by=shared.user_id, verified=result.verified, local_cid=result.local_cid,
             note=note,
         )
         await self._update(client, shared.channel_id, placeholder, card)
+        if pending:
+            self.jobs.submit(f"follow {result.pin.id}", self.follow_status, result, shared,
+                             client, placeholder, reactions)
+        else:
+            await reactions.set(DONE if result.pin.state is not PinState.FAILED else FAILED)
+
+    async def follow_status(
+        self, result: PinnedFile, shared: SharedFile, client: AsyncWebClient, ts: str,
+        reactions: Reactions,
+    ) -> None:
+        """Poll a pin the service is still working on (backoff, bounded); update the card."""
+        delay = self.settings.status_poll_interval
+        deadline = time.monotonic() + self.settings.status_poll_seconds
+        pin = result.pin
+        while pin.state is PinState.PINNING and time.monotonic() < deadline:
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 300.0)
+            try:
+                pin = await self.w3ipfs.get_pin(pin.id)
+            except W3IPFSError as exc:
+                log.info("status of %s not read: %s", pin.id, exc)
+        if pin.state is PinState.PINNING:
+            note = (":hourglass_flowing_sand: Still pinning after "
+                    f"{blocks.duration(self.settings.status_poll_seconds)}; `/pins {pin.id}` "
+                    "shows the current status.")
+        else:
+            note = None
+            await self._quietly(self.ledger.reconcile(shared.team_id, [pin]))
+        card = blocks.pin_card(
+            pin, gateway_url=self.gateway_url, file_name=result.file.name,
+            size=result.file.size, shared_by=shared.user_id, verified=result.verified,
+            local_cid=result.local_cid, note=note,
+        )
+        await self._update(client, shared.channel_id, ts, card)
+        if pin.state is PinState.PINNED:
+            await reactions.set(DONE)
+        elif pin.state is PinState.FAILED:
+            await reactions.set(FAILED)
+
+    async def _find_existing_upload(
+        self, shared: SharedFile, file: SlackFile
+    ) -> PinnedFile | None:
+        """After a worker died mid-job, the upload may have reached the service: find it by
+        the metadata every upload carries, instead of pinning the file a second time."""
+        try:
+            page = await self.w3ipfs.list_pins(
+                limit=5, pinned="true",
+                metadata={"slack_team": shared.team_id, "slack_file": file.id},
+            )
+        except W3IPFSError as exc:
+            log.info("could not look for an earlier upload of %s: %s", file.id, exc)
+            return None
+        for pin in page.pins:
+            keyvalues = pin.metadata.keyvalues or {}
+            if keyvalues.get("slack_file") == file.id and pin.size in (None, file.size):
+                log.info("found the earlier upload of %s: pin %s", file.id, pin.id)
+                return PinnedFile(pin, file, verified=False, local_cid="")
+        return None
 
     async def _already_claimed(
         self, record: PinRecord, shared: SharedFile, file: SlackFile, *, share_ts: str | None,
@@ -274,7 +393,10 @@ class PinService:
         except LedgerUnavailable as exc:
             log.warning("could not release %s: %s", record.key, exc)
 
-    async def pin_slack_file(self, file: SlackFile, shared: SharedFile) -> PinnedFile:
+    async def pin_slack_file(
+        self, file: SlackFile, shared: SharedFile,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> PinnedFile:
         """Stream the file from Slack into the pinning API, hashing the bytes on the way.
 
         The source is re-openable (a retry downloads again from Slack), so a pinning API hiccup
@@ -304,11 +426,13 @@ class PinService:
                 },
                 content_type=file.mimetype or "application/octet-stream",
                 on_chunk=lambda chunk: hashers[-1].update(chunk),
+                on_progress=on_progress,
             )
         finally:
             for download in first + opened:
                 download.close()
         local_cid = hashers[-1].finalize()
+        metrics.BYTES_STREAMED.inc(file.size)
         verified = bool(pin.cid) and same_content(local_cid, pin.cid)
         if not verified:
             log.warning("CID mismatch for %s: local %s, service %s", file.id, local_cid, pin.cid)

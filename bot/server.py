@@ -17,7 +17,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from . import logs
+from . import logs, metrics
 from .app import create_app
 from .services import Services
 from .settings import Settings
@@ -77,6 +77,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=status)
 
 
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    metrics.QUEUE_DEPTH.set(await services.queue_depth())
+    return web.Response(body=metrics.generate_latest(metrics.REGISTRY),
+                        headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})
+
+
 def build_web_app(
     settings: Settings, services: Services, *, http_events: bool = True
 ) -> web.Application:
@@ -87,6 +94,7 @@ def build_web_app(
         web_app[BOLT] = create_app(settings, services)
         web_app.router.add_post("/slack/events", slack_events)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics_endpoint)
 
     async def close_services(_: web.Application) -> None:
         await services.aclose()

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import metrics
 from .jobs import InProcessJobs
 from .permissions import Admins
 from .pinning import PinService
 from .settings import Settings
 from .slack_files import SlackDownloader
 from .store import Ledger, upgrade
-from .w3ipfs import W3IPFSClient
+from .w3ipfs import W3IPFSClient, W3IPFSError
+
+
+def _count_api_error(error: W3IPFSError, will_retry: bool) -> None:
+    metrics.API_ERRORS.labels(type(error).__name__).inc()
 
 
 @dataclass
@@ -48,11 +53,16 @@ class Services:
         client = w3ipfs or W3IPFSClient.from_settings(
             settings, max_connections=max(8, settings.concurrency * 2)
         )
+        if client.on_error is None:
+            client.on_error = _count_api_error
         downloader = SlackDownloader(settings.slack_bot_token, settings.download_hosts)
         jobs = InProcessJobs(settings.concurrency)
         pins = PinService(settings, client, downloader, ledger, jobs,
                           Admins(settings.admin_users))
         return cls(settings, client, downloader, ledger, pins, jobs)
+
+    async def queue_depth(self) -> int:
+        return self.jobs.pending
 
     async def aclose(self) -> None:
         await self.jobs.aclose()

@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     admin_users: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("PINBOT_ADMIN_USERS")
     )
+    max_event_age: float = Field(24 * 3600, gt=0, validation_alias=_env("PINBOT_MAX_EVENT_AGE"))
+    progress_interval: float = Field(
+        3.0, ge=0.05, validation_alias=_env("PINBOT_PROGRESS_INTERVAL")
+    )
+    status_poll_seconds: float = Field(
+        3600, ge=0, validation_alias=_env("PINBOT_STATUS_POLL_SECONDS")
+    )
+    status_poll_interval: float = Field(
+        5.0, gt=0, validation_alias=_env("PINBOT_STATUS_POLL_INTERVAL")
+    )
+    job_timeout: float = Field(3600, gt=0, validation_alias=_env("PINBOT_JOB_TIMEOUT"))
 
 
     @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url", "slack_api_url")
@@ -93,6 +104,26 @@ class Settings(BaseSettings):
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @field_validator(
+        "max_event_age", "status_poll_seconds", "status_poll_interval", "job_timeout",
+        "progress_interval", mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """Durations accept plain seconds or a unit: 90s, 15m, 24h, 1d."""
+        if isinstance(value, str):
+            text = value.strip().lower()
+            units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+            if text[-1:] in units:
+                try:
+                    return float(text[:-1]) * units[text[-1]]
+                except ValueError:
+                    raise ValueError(
+                        "must be seconds or a duration like 90s, 15m, 24h, 1d"
+                    ) from None
+            return text
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -14,6 +14,16 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 
 
+def _event_time(body: dict[str, Any], event: dict[str, Any]) -> float | None:
+    """When Slack says it happened: the envelope's event_time, else the event's own ts."""
+    for value in (body.get("event_time"), event.get("event_ts")):
+        try:
+            return float(value) if value is not None else None
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
 def register(app: AsyncApp, services: Services) -> None:
     @app.event("file_shared")
     async def on_file_shared(
@@ -40,6 +50,8 @@ def register(app: AsyncApp, services: Services) -> None:
             channel_id=str(channel),
             user_id=str(event.get("user_id") or ""),
             event_ts=event.get("event_ts"),
+            event_time=_event_time(body, event),
+            job_key=event_id or None,
         )
         services.jobs.submit(
             f"pin {file_id}", services.pins.handle_shared_file, shared, client,

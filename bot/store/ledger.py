@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -78,6 +78,8 @@ class PinRecord:
     unpinned_by: str | None
     checked_at: datetime | None
     updated_at: datetime
+    claim_owner: str | None = None
+    reply_ts: str | None = None
 
     @classmethod
     def of(cls, row: PinRow) -> PinRecord:
@@ -89,6 +91,7 @@ class PinRecord:
             created_at=_aware(row.created_at) or utcnow(),
             unpinned_at=_aware(row.unpinned_at), unpinned_by=row.unpinned_by,
             checked_at=_aware(row.checked_at), updated_at=_aware(row.updated_at) or utcnow(),
+            claim_owner=row.claim_owner, reply_ts=row.reply_ts,
         )
 
     @property
@@ -189,15 +192,17 @@ class Ledger:
         user_id: str | None = None,
         slack_file_id: str | None = None,
         message_ts: str | None = None,
+        owner: str | None = None,
     ) -> Claim:
         """Claim `key` for this team. Exactly one concurrent caller wins.
 
-        A failed pin, or a pending one whose worker is gone (stale), can be claimed again.
+        A failed pin, or a pending one whose worker is gone (stale), can be claimed again; so
+        can a pending claim held by the same `owner` (a job retried after its worker died).
         """
         now = utcnow()
         fields = {
             "name": name, "size": size, "channel_id": channel_id, "user_id": user_id,
-            "slack_file_id": slack_file_id, "message_ts": message_ts,
+            "slack_file_id": slack_file_id, "message_ts": message_ts, "claim_owner": owner,
         }
         try:
             async with self._session.begin() as session:
@@ -218,8 +223,16 @@ class Ledger:
                     .where(or_(
                         PinRow.state == "failed",
                         (PinRow.state == "pending") & (PinRow.updated_at < now - STALE_CLAIM),
+                        (PinRow.state == "pending") & (PinRow.claim_owner == owner)
+                        if owner else PinRow.state == "failed",
                     ))
-                    .values(state="pending", updated_at=now, error=None, **fields)
+                    .values(
+                        state="pending", updated_at=now, error=None,
+                        # Only the same job resumes its own reply message.
+                        reply_ts=case((PinRow.claim_owner == owner, PinRow.reply_ts),
+                                      else_=None) if owner else None,
+                        **fields,
+                    )
                 )
                 won = _rowcount(result) == 1
                 existing = await session.scalar(
@@ -240,6 +253,14 @@ class Ledger:
         if pin.size:
             values["size"] = pin.size
         return await self._update_one(record_id, values)
+
+    async def set_reply(self, record_id: int, reply_ts: str) -> None:
+        """Remember the message that shows this pin's progress (a retried job edits it)."""
+        await self._update_one(record_id, {"reply_ts": reply_ts, "updated_at": utcnow()})
+
+    async def touch(self, record_id: int) -> None:
+        """A long upload is alive: keep its claim from looking abandoned."""
+        await self._update_one(record_id, {"updated_at": utcnow()})
 
     async def fail(self, record_id: int, error: str) -> None:
         """The pin did not happen; a later share may claim the key again."""

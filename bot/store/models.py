@@ -65,6 +65,8 @@ class PinRow(Base):
     unpinned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     unpinned_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claim_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reply_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class EventRow(Base):

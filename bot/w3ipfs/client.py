@@ -192,7 +192,10 @@ class W3IPFSClient:
         http: httpx.AsyncClient | None = None,
         max_connections: int = 32,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_error: Callable[[W3IPFSError, bool], None] | None = None,
     ) -> None:
+        #: Called for every failed attempt with (error, will_retry): a hook for metrics.
+        self.on_error = on_error
         self.api_url = api_url.rstrip("/")
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         self._secret_key = (
@@ -235,6 +238,7 @@ class W3IPFSClient:
             secret_key,
             retry=self.retry,
             http=self._http,
+            on_error=self.on_error,
         )
         other.timeout, other.upload_timeout = self.timeout, self.upload_timeout
         return other
@@ -284,6 +288,7 @@ class W3IPFSClient:
         """
         url = f"{self.api_url}{path}"
         attempt = 0
+        error: W3IPFSError
         while True:
             request_kwargs = dict(kwargs)
             if build is not None:
@@ -298,21 +303,31 @@ class W3IPFSClient:
                 return response if raw else interpret_response(response)
             except UploadSourceError:
                 raise
+            except W3IPFSError as exc:
+                retryable = isinstance(exc, RateLimitedError | ServerError) or (
+                    isinstance(exc, MalformedResponseError) and retry_on_malformed
+                )
+                if not retryable:
+                    if self.on_error is not None:
+                        self.on_error(exc, False)
+                    raise
+                error = exc
             except httpx.TimeoutException as exc:
-                error: W3IPFSError = TransportError(
+                error = TransportError(
                     f"The pinning service did not answer in time ({type(exc).__name__})"
                 )
             except httpx.TransportError as exc:
                 error = TransportError(
                     f"Could not talk to the pinning service ({type(exc).__name__}: {exc})"
                 )
-            except (RateLimitedError, ServerError) as exc:
-                error = exc
-            except MalformedResponseError as exc:
-                if not retry_on_malformed:
-                    raise
-                error = exc
-            if not can_retry or attempt >= self.retry.max_retries:
+            final = not can_retry or attempt >= self.retry.max_retries or (
+                isinstance(error, RateLimitedError)
+                and error.retry_after is not None
+                and error.retry_after > self.retry.max_retry_after
+            )
+            if self.on_error is not None:
+                self.on_error(error, not final)
+            if final:
                 log.warning(
                     "w3ipfs %s %s failed after %d attempt(s): %s",
                     method, path, attempt + 1, error,
@@ -320,8 +335,6 @@ class W3IPFSClient:
                 raise error
             delay = self.retry.backoff(attempt)
             if isinstance(error, RateLimitedError) and error.retry_after is not None:
-                if error.retry_after > self.retry.max_retry_after:
-                    raise error
                 delay = error.retry_after + random.uniform(0, self.retry.backoff_base)
             attempt += 1
             log.info(
