@@ -57,7 +57,8 @@ class SlackDriver:
         return response, time.monotonic() - start
 
     async def event(
-        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
+        self, event: dict[str, Any], *, event_id: str | None = None,
+        retry_num: int | None = None, event_time: int | None = None,
     ) -> Sent:
         envelope = {
             "token": "legacy-verification-token",
@@ -66,7 +67,7 @@ class SlackDriver:
             "event": event,
             "type": "event_callback",
             "event_id": event_id or f"Ev{uuid.uuid4().hex[:16].upper()}",
-            "event_time": int(time.time()),
+            "event_time": event_time if event_time is not None else int(time.time()),
             "authorizations": [{
                 "enterprise_id": None, "team_id": self.slack.team_id,
                 "user_id": self.slack.bot_user_id, "is_bot": True,

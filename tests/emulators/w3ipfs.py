@@ -106,6 +106,8 @@ class W3IPFSEmulator:
         self.temp_dir = temp_dir
         #: When set, uploads report this CID instead of the real one (a misbehaving service).
         self.cid_override: str | None = None
+        #: Seconds to stall after each MiB of an upload (a slow link, for progress tests).
+        self.throttle_upload = 0.0
         self.pins: dict[str, list[dict[str, Any]]] = {}
         self.content_sizes: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
@@ -350,6 +352,8 @@ class W3IPFSEmulator:
                             return _error(413, "file too large")
                         if hasher is not None:
                             hasher.update(chunk)
+                        if self.throttle_upload:
+                            await asyncio.sleep(self.throttle_upload * len(chunk) / (1 << 20))
                         if sink is not None:
                             sink.write(chunk)
                 finally:
