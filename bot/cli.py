@@ -31,6 +31,7 @@ from rich.table import Table
 from . import __doc__ as package_doc
 from .cid import InvalidCIDError, StreamingCID, parse_cid, same_content
 from .format import gateway_link, human_size, short_cid, short_date
+from .queue import QueueUnavailable
 from .settings import ConfigError, Settings, load_settings
 from .store import LedgerUnavailable, SchemaError
 from .w3ipfs import (
@@ -331,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", "run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
     p.set_defaults(handler=None)
 
+    p = add("worker", "run upload jobs from Redis (needs PINBOT_REDIS_URL)")
+    p.set_defaults(handler=None)
+
     p = add("db", "database maintenance")
     p.add_argument("db_command", choices=("upgrade",), metavar="upgrade",
                    help="apply schema migrations (serve also does this at start)")
@@ -391,6 +395,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             serve(settings)
             return
+        if args.command == "worker":
+            from . import logs
+            from .queue import run_worker
+            from .server import secrets_of
+
+            settings.require("redis_url")
+            logs.configure(settings.log_level, secrets_of(settings))
+            run_worker(settings)
+            return
         if args.command == "db":
             from .server import upgrade_database
 
@@ -398,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.stdout.write(f"database schema at revision {revision} (latest)\n")
             return
         code = asyncio.run(_with_client(settings, args.handler, args))
-    except (ConfigError, LedgerUnavailable, SchemaError) as exc:
+    except (ConfigError, LedgerUnavailable, SchemaError, QueueUnavailable) as exc:
         _fail(str(exc), EXIT_CONFIG)
     except CLIError as exc:
         _fail(str(exc), exc.code)

@@ -103,7 +103,7 @@ def build_web_app(
     return web_app
 
 
-def _secrets(settings: Settings) -> list[str]:
+def secrets_of(settings: Settings) -> list[str]:
     values = [
         settings.w3ipfs_api_key, settings.w3ipfs_secret_key, settings.slack_bot_token,
         settings.slack_signing_secret, settings.slack_app_token,
@@ -155,7 +155,7 @@ def serve(settings: Settings) -> None:
         settings.require("slack_signing_secret")
     elif settings.slack_signing_secret is None:
         settings.slack_signing_secret = settings.slack_app_token  # unused in Socket Mode
-    logs.configure(settings.log_level, _secrets(settings))
+    logs.configure(settings.log_level, secrets_of(settings))
     asyncio.run(run(settings))
 
 

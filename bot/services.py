@@ -9,6 +9,7 @@ from . import metrics
 from .jobs import InProcessJobs
 from .permissions import Admins
 from .pinning import PinService
+from .queue import QueueUnavailable, RedisQueue
 from .settings import Settings
 from .slack_files import SlackDownloader
 from .store import Ledger, upgrade
@@ -27,6 +28,7 @@ class Services:
     ledger: Ledger
     pins: PinService
     jobs: InProcessJobs
+    queue: RedisQueue | None = None
 
     @classmethod
     async def create(
@@ -36,6 +38,7 @@ class Services:
         *,
         ledger: Ledger | None = None,
         migrate: bool = True,
+        with_queue: bool = True,
     ) -> Services:
         """Open everything; raises `LedgerUnavailable` / `SchemaError` with a clear message.
 
@@ -59,12 +62,23 @@ class Services:
         jobs = InProcessJobs(settings.concurrency)
         pins = PinService(settings, client, downloader, ledger, jobs,
                           Admins(settings.admin_users))
-        return cls(settings, client, downloader, ledger, pins, jobs)
+        queue = None
+        if with_queue and settings.redis_url:
+            try:
+                queue = await RedisQueue.connect(settings.redis_url)
+            except QueueUnavailable:
+                await ledger.close()
+                raise
+        return cls(settings, client, downloader, ledger, pins, jobs, queue)
 
     async def queue_depth(self) -> int:
+        if self.queue is not None:
+            return await self.queue.depth() + self.jobs.pending
         return self.jobs.pending
 
     async def aclose(self) -> None:
+        if self.queue is not None:
+            await self.queue.aclose()
         await self.jobs.aclose()
         await self.downloader.aclose()
         await self.w3ipfs.aclose()

@@ -41,6 +41,11 @@ def register(app: AsyncApp, services: Services) -> None:
         if not services.settings.auto_pins_in(channel):
             log.info("file %s in %s not pinned: PINBOT_AUTO_PIN excludes it", file_id, channel)
             return
+        if event_id and services.queue is not None and not await (
+            services.queue.first_delivery(event_id)
+        ):
+            log.info("duplicate delivery of event %s (file %s) ignored", event_id, file_id)
+            return
         if event_id and not await services.pins.first_delivery(event_id, team_id):
             log.info("duplicate delivery of event %s (file %s) ignored", event_id, file_id)
             return
@@ -53,6 +58,10 @@ def register(app: AsyncApp, services: Services) -> None:
             event_time=_event_time(body, event),
             job_key=event_id or None,
         )
+        if services.queue is not None:
+            if not await services.queue.enqueue_shared(shared):
+                log.info("file %s: job already queued", file_id)
+            return
         services.jobs.submit(
             f"pin {file_id}", services.pins.handle_shared_file, shared, client,
             context.bot_user_id,

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import shutil
 import tempfile
 import uuid
@@ -108,6 +109,11 @@ class W3IPFSEmulator:
         self.cid_override: str | None = None
         #: Seconds to stall after each MiB of an upload (a slow link, for progress tests).
         self.throttle_upload = 0.0
+        #: Random faults: this share of API requests fails with one of `fault_mix`.
+        self.fault_rate = 0.0
+        self.fault_mix: list[str] = ["500", "429", "reset", "truncated"]
+        self._random = random.Random(1234)
+        self.faults_injected = 0
         self.pins: dict[str, list[dict[str, Any]]] = {}
         self.content_sizes: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
@@ -214,6 +220,11 @@ class W3IPFSEmulator:
                 if fault.remaining <= 0:
                     self.faults.remove(fault)
                 return fault
+        if self.fault_rate and path.startswith("/pinning") and (
+            self._random.random() < self.fault_rate
+        ):
+            self.faults_injected += 1
+            return Fault(kind=self._random.choice(self.fault_mix), retry_after="1")
         return None
 
     async def _apply_fault(self, fault: Fault, request: web.Request) -> web.StreamResponse:
