@@ -41,7 +41,9 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
     app = AsyncApp(
         client=create_slack_client(settings),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        process_before_response=False,
+        # Listeners are ack + lazy pairs (handlers/): the ack half runs inline and the
+        # response leaves as soon as it returns; the work runs lazily afterwards.
+        process_before_response=True,
         logger=bolt_logger,
     )
 

@@ -3,7 +3,7 @@ ledger, the job runner and the use cases. Built once per process; injected into 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import metrics
 from .jobs import InProcessJobs
@@ -29,6 +29,9 @@ class Services:
     pins: PinService
     jobs: InProcessJobs
     queue: RedisQueue | None = None
+    #: Interactive work after an ack (command and button replies): tracked, so shutdown and
+    #: tests can wait for it, and separate from uploads so replies never queue behind them.
+    tasks: InProcessJobs = field(default_factory=lambda: InProcessJobs(64))
 
     @classmethod
     async def create(
@@ -77,6 +80,7 @@ class Services:
         return self.jobs.pending
 
     async def aclose(self) -> None:
+        await self.tasks.aclose()
         if self.queue is not None:
             await self.queue.aclose()
         await self.jobs.aclose()

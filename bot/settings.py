@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     job_timeout: float = Field(3600, gt=0, validation_alias=_env("PINBOT_JOB_TIMEOUT"))
 
 
+    @field_validator("redis_url", "slack_app_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url", "slack_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -19,6 +20,10 @@ from bot.w3ipfs import NotFoundError, W3IPFSError
 from ._unpin import confirm_step
 
 log = logging.getLogger(__name__)
+
+ActionWork = Callable[
+    [dict[str, Any], dict[str, Any], AsyncRespond, AsyncWebClient], Awaitable[None]
+]
 
 
 def _value(action: dict[str, Any]) -> str:
@@ -54,19 +59,17 @@ def register(app: AsyncApp, services: Services) -> None:
                                    owners=listing.owners)
         await respond(**kwargs, **message.as_kwargs())
 
-    @app.action(re.compile(f"^{blocks.PAGE_BUTTON}"))
     async def on_page(
-        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
+        action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
-        await ack()
         await show_page(PinsQuery.from_value(_value(action)), body, respond,
                         replace_original=True)
 
-    @app.action(blocks.SHARE_LIST)
     async def on_share_list(
-        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
+        action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
-        await ack()
         await show_page(PinsQuery.from_value(_value(action)), body, respond,
                         response_type="in_channel", replace_original=False)
 
@@ -84,20 +87,17 @@ def register(app: AsyncApp, services: Services) -> None:
             message = blocks.pin_details(pin, gateway_url=gateway, owner=owner)
         await respond(**kwargs, **message.as_kwargs())
 
-    @app.action(blocks.SHARE_PIN)
     async def on_share_pin(
-        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
+        action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
-        await ack()
         await show_details(_value(action), body, respond, response_type="in_channel",
                            replace_original=False)
 
-    @app.action(blocks.ROW_MENU)
     async def on_row_menu(
-        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
         client: AsyncWebClient,
     ) -> None:
-        await ack()
         verb, _, pin_id = _value(action).partition(":")
         if not looks_like_pin_id(pin_id):
             log.warning("row menu with a malformed value %r", _value(action)[:80])
@@ -109,12 +109,10 @@ def register(app: AsyncApp, services: Services) -> None:
             await respond(**ephemeral, **message.as_kwargs())
         # "open" carries a URL: Slack opens it in the browser; the ack is all it needs.
 
-    @app.action(blocks.UNPIN_CONFIRM)
     async def on_unpin_confirm(
-        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
         client: AsyncWebClient,
     ) -> None:
-        await ack()
         try:
             ids = [str(i) for i in json.loads(_value(action)) if looks_like_pin_id(str(i))]
         except (ValueError, TypeError):
@@ -126,19 +124,18 @@ def register(app: AsyncApp, services: Services) -> None:
         await respond(replace_original=True,
                       **blocks.unpin_result(outcomes, _user(body)).as_kwargs())
 
-    @app.action(blocks.UNPIN_CANCEL)
-    async def on_unpin_cancel(ack: AsyncAck, respond: AsyncRespond) -> None:
-        await ack()
+    async def on_unpin_cancel(
+        action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
         await respond(replace_original=True,
                       **blocks.notice("Cancelled: nothing was unpinned.").as_kwargs())
 
-    @app.action(blocks.UNPIN_BUTTON)
     async def on_unpin_button(
-        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
         client: AsyncWebClient,
     ) -> None:
         # The button's own confirm dialog was the confirm step.
-        await ack()
         pin_id, user = _value(action), _user(body)
         if not looks_like_pin_id(pin_id):
             log.warning("unpin button with a malformed value %r", pin_id[:80])
@@ -153,6 +150,35 @@ def register(app: AsyncApp, services: Services) -> None:
                 outcome.error or "That pin could not be unpinned.", emoji=":no_entry:"
             ).as_kwargs())
 
-    @app.action(blocks.OPEN_GATEWAY)
-    async def on_open_gateway(ack: AsyncAck) -> None:
-        await ack()  # a link button: the browser does the work
+    async def on_open_gateway(
+        action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        """A link button: the browser does the work; the ack was all Slack needed."""
+
+    for action_id, work in (
+        (re.compile(f"^{blocks.PAGE_BUTTON}"), on_page),
+        (blocks.SHARE_LIST, on_share_list),
+        (blocks.SHARE_PIN, on_share_pin),
+        (blocks.ROW_MENU, on_row_menu),
+        (blocks.UNPIN_CONFIRM, on_unpin_confirm),
+        (blocks.UNPIN_CANCEL, on_unpin_cancel),
+        (blocks.UNPIN_BUTTON, on_unpin_button),
+        (blocks.OPEN_GATEWAY, on_open_gateway),
+    ):
+        app.action(action_id)(acked(services, work))
+
+
+def acked(services: Services, work: ActionWork) -> Callable[..., Awaitable[None]]:
+    """The listener Bolt runs: ack at once (the HTTP response leaves when it returns), then
+    do the work as a tracked task."""
+
+    async def listener(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        services.tasks.submit(work.__name__, work, action, body, respond, client)
+
+    listener.__name__ = f"ack_{work.__name__}"
+    return listener

@@ -30,9 +30,16 @@ def register(app: AsyncApp, services: Services) -> None:
         body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        # Bolt acks events before listeners run; the pin itself runs as a job.
+        # Slack's 200 leaves when this returns: dedupe and queueing happen after it.
+        services.tasks.submit("file_shared", accept, body, event, client, context.team_id,
+                              context.bot_user_id)
+
+    async def accept(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient,
+        context_team: str | None, bot_user_id: str | None,
+    ) -> None:
         event_id = str(body.get("event_id") or "")
-        team_id = str(body.get("team_id") or context.team_id or "")
+        team_id = str(body.get("team_id") or context_team or "")
         file_id = event.get("file_id") or (event.get("file") or {}).get("id")
         channel = event.get("channel_id")
         if not file_id or not channel:
@@ -63,6 +70,5 @@ def register(app: AsyncApp, services: Services) -> None:
                 log.info("file %s: job already queued", file_id)
             return
         services.jobs.submit(
-            f"pin {file_id}", services.pins.handle_shared_file, shared, client,
-            context.bot_user_id,
+            f"pin {file_id}", services.pins.handle_shared_file, shared, client, bot_user_id,
         )

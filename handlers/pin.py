@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot import blocks
-from bot.commands import parse_pin
+from bot.commands import PinCID, parse_pin
 from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import W3IPFSError
@@ -26,6 +26,9 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await ack(response_type="ephemeral",
                   text=f":hourglass_flowing_sand: Pinning `{parsed.cid}`…")
+        services.tasks.submit("/pin", pin, parsed, command, respond)
+
+    async def pin(parsed: PinCID, command: dict[str, Any], respond: AsyncRespond) -> None:
         user = command.get("user_id", "")
         try:
             result = await services.pins.pin_cid(

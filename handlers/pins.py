@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot import blocks
-from bot.commands import PinDetails, parse_pins
+from bot.commands import PinDetails, PinsQuery, parse_pins
 from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import NotFoundError, W3IPFSError
@@ -27,6 +27,11 @@ def register(app: AsyncApp, services: Services) -> None:
         if parsed is None:
             return
         await ack()
+        services.tasks.submit("/pins", pins, parsed, command, respond)
+
+    async def pins(
+        parsed: PinsQuery | PinDetails, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
         team = command.get("team_id", "")
         try:
             if isinstance(parsed, PinDetails):

@@ -52,7 +52,15 @@ def _check_known(connection: Connection) -> str | None:
     return current
 
 
+#: Arbitrary, fixed: the PostgreSQL advisory lock that serialises migrations across processes.
+_MIGRATION_LOCK = 0x70696E626F74  # "pinbot"
+
+
 def _upgrade(connection: Connection, target: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # serve and several workers may start together on a fresh database: one migrates,
+        # the others wait here and then find nothing left to do.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
     _check_known(connection)
     config = alembic_config()
     config.attributes["connection"] = connection

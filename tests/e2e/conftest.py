@@ -35,8 +35,10 @@ class Bot:
 
     async def idle(self, timeout: float = 30) -> None:
         """Wait until every job the app started has finished."""
-        await asyncio.sleep(0.05)  # Bolt runs listeners after the ack
-        await self.services.jobs.join(timeout)
+        for _ in range(3):  # tasks start jobs, jobs start follow-ups: settle them all
+            await asyncio.sleep(0.02)
+            await self.services.tasks.join(timeout)
+            await self.services.jobs.join(timeout)
 
     async def eventually(
         self, check: Callable[[], Any], timeout: float = 10

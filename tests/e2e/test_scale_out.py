@@ -198,3 +198,25 @@ async def test_enqueue_and_event_keys_are_shared() -> None:
         finally:
             await first.aclose()
             await second.aclose()
+
+
+@pytest.mark.slow
+async def test_sigterm_finishes_in_flight_pins(cluster: Callable[..., Any]) -> None:
+    c: Cluster = await cluster(PINBOT_REDIS_URL="")  # in-process jobs
+    await c.start("serve", "serve")
+    await c.wait_ready(workers=0)
+    c.w3ipfs.throttle_upload = 0.1  # ~10 MiB/s: 16 MiB takes ~1.6 s
+    fake = c.slack.add_file("in-flight.bin", size=16 * 1024 * 1024)
+    await c.driver.file_shared(fake)
+    for _ in range(200):
+        if c.w3ipfs.api_requests("POST", "/pinning/"):
+            break
+        await asyncio.sleep(0.05)
+    c.procs["serve"].send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)
+    async with httpx.AsyncClient() as http:  # no new work is taken meanwhile
+        with pytest.raises(httpx.TransportError):
+            await http.get(f"{c.url}/healthz", timeout=2)
+    assert await asyncio.wait_for(c.procs["serve"].wait(), 40) == 0
+    (reply,) = c.slack.bot_messages(fake.channel)
+    assert cid_v1_of(fake.content()) in text_of(reply) and "Verified" in text_of(reply)

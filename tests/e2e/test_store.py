@@ -155,3 +155,17 @@ async def test_serve_with_unreachable_database_fails_in_one_line(tmp_path: Path)
         assert code == 3
         assert err.count("\n") == 1 and "cannot open the database" in err
         assert "Traceback" not in err
+
+
+async def test_replicas_starting_together_migrate_once(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("several processes share one database only on PostgreSQL")
+    ledgers = [await Ledger.open(database_url) for _ in range(4)]
+    try:
+        revisions = await asyncio.wait_for(
+            asyncio.gather(*(upgrade(lg.engine) for lg in ledgers)), 30
+        )
+        assert revisions == [head_revision()] * 4
+    finally:
+        for lg in ledgers:
+            await lg.close()

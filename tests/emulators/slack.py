@@ -130,6 +130,8 @@ class SlackEmulator:
         self.app.router.add_get("/cdn/{file_id}", self._cdn)
         self.app.router.add_post("/response/{rid}", self._response)
         self.app.router.add_get("/socket", self._socket)
+        self.app.router.add_post("/_emulator/files", self._ctl_add_file)
+        self.app.router.add_get("/_emulator/summary", self._ctl_summary)
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -434,6 +436,23 @@ class SlackEmulator:
             "retry_reason": "",
         })
         return envelope_id
+
+    async def _ctl_add_file(self, request: web.Request) -> web.Response:
+        """Register a generated file (for load runs from another process)."""
+        body = await request.json()
+        fake = self.add_file(str(body.get("name", "file.bin")), size=int(body["size"]),
+                             channel=str(body.get("channel", "C0GENERAL")),
+                             user=str(body.get("user", "UALICE")))
+        return web.json_response({"id": fake.id, "channel": fake.channel, "ts": fake.ts,
+                                  "user": fake.user})
+
+    async def _ctl_summary(self, request: web.Request) -> web.Response:
+        cards = [m for m in self.bot_messages()]
+        verified = sum(1 for m in cards if "Verified" in json.dumps(m.get("blocks", [])))
+        failed = sum(1 for m in cards if "Could not pin" in str(m.get("text", "")))
+        return web.json_response({"messages": len(cards), "verified": verified,
+                                  "failed": failed, "responses": sum(
+                                      len(v) for v in self.responses.values())})
 
     async def _response(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]

@@ -187,6 +187,7 @@ class W3IPFSEmulator:
         r.add_post("/_emulator/faults", self._ctl_faults)
         r.add_post("/_emulator/reset", self._ctl_reset)
         r.add_get("/_emulator/requests", self._ctl_requests)
+        r.add_get("/_emulator/pins", self._ctl_pins)
         r.add_post("/_emulator/accounts", self._ctl_accounts)
         return app
 
@@ -513,6 +514,12 @@ class W3IPFSEmulator:
             for r in self.requests
         ]
         return _json({"status": "success", "data": data})
+
+    async def _ctl_pins(self, request: web.Request) -> web.Response:
+        pins = [p for pins in self.pins.values() for p in pins]
+        return _json({"status": "success", "data": {
+            "count": len(pins), "cids": len({p["cid"] for p in pins}),
+        }})
 
     async def _ctl_accounts(self, request: web.Request) -> web.Response:
         body = await request.json()
