@@ -34,11 +34,17 @@ API_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+ACK_SECONDS = Histogram(
+    "pinbot_ack_seconds", "Time to answer a request on /slack/events (Slack allows 3 s)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge(
     "pinbot_queue_depth", "Upload jobs queued or running", registry=REGISTRY,
 )
 
 __all__ = [
+    "ACK_SECONDS",
     "API_ERRORS",
     "BYTES_STREAMED",
     "CONTENT_TYPE_LATEST",

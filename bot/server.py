@@ -64,10 +64,16 @@ class HealthCheck:
 
 
 async def slack_events(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     bolt = request.app[BOLT]
     bolt_request = await to_bolt_request(request)
     bolt_response = await bolt.async_dispatch(bolt_request)
-    return await to_aiohttp_response(bolt_response)
+    response = await to_aiohttp_response(bolt_response)
+    elapsed = time.perf_counter() - started
+    metrics.ACK_SECONDS.observe(elapsed)
+    # How long the app itself took to answer (the rest of what Slack sees is the network).
+    response.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.2f}"
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
