@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -19,7 +21,7 @@ def test_manifests_declare_what_the_app_uses() -> None:
         assert set(commands) == {"/pin", "/pins", "/unpin"}
         assert all(c["usage_hint"] for c in commands.values())
         scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-        assert {"files:read", "chat:write", "commands"} <= scopes
+        assert {"files:read", "chat:write", "commands", "users:read", "reactions:write"} <= scopes
         settings = manifest["settings"]
         assert "file_shared" in settings["event_subscriptions"]["bot_events"]
         assert settings["interactivity"]["is_enabled"] is True
@@ -47,3 +49,24 @@ def test_readme_documents_every_setting_and_ci_runs_its_test_command() -> None:
     match = re.search(r"^```sh\n# test\n(.+)\n```", readme, re.M)
     assert match, "README needs a ```sh block starting with '# test'"
     assert match.group(1).strip() in (ROOT / ".ci" / "run").read_text()
+
+
+def test_compose_file_runs_bot_two_workers_redis_postgres(tmp_path: Path) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["bot"]["command"] == ["pinbot", "serve"]
+    workers = [s for s in services.values() if s.get("command") == ["pinbot", "worker"]]
+    assert len(workers) == 2
+    assert {"redis", "postgres"} <= set(services)
+    env = services["bot"]["environment"]
+    assert env["PINBOT_REDIS_URL"].startswith("redis://redis:")
+    assert env["PINBOT_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        return  # the structural checks above still hold; `config` needs the compose tool
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
+    (tmp_path / ".env").write_text("")
+    result = subprocess.run([tool, "config", "-q"], cwd=tmp_path, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr
