@@ -220,3 +220,23 @@ async def test_sigterm_finishes_in_flight_pins(cluster: Callable[..., Any]) -> N
     assert await asyncio.wait_for(c.procs["serve"].wait(), 40) == 0
     (reply,) = c.slack.bot_messages(fake.channel)
     assert cid_v1_of(fake.content()) in text_of(reply) and "Verified" in text_of(reply)
+
+
+@pytest.mark.slow
+async def test_worker_sigterm_finishes_its_job(cluster: Callable[..., Any]) -> None:
+    c: Cluster = await cluster()
+    await c.start("serve", "serve")
+    await c.start("worker", "worker")
+    await c.wait_ready(workers=1)
+    c.w3ipfs.throttle_upload = 0.1  # ~10 MiB/s: 16 MiB take ~1.6 s
+    fake = c.slack.add_file("finish-me.bin", size=16 * 1024 * 1024)
+    await c.driver.file_shared(fake)
+    for _ in range(200):
+        if c.w3ipfs.api_requests("POST", "/pinning/"):
+            break
+        await asyncio.sleep(0.05)
+    c.procs["worker"].send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(c.procs["worker"].wait(), 40) == 0
+    (reply,) = c.slack.bot_messages(fake.channel)
+    assert cid_v1_of(fake.content()) in text_of(reply) and "Verified" in text_of(reply)
+    assert len(c.w3ipfs.all_pins()) == 1
