@@ -19,7 +19,8 @@ MAX_UNPIN_IDS = 20
 _PIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,127}$")
 
 Status = Literal["all", "pinned", "unpinned"]
-Scope = Literal["all", "mine", "here"]
+Scope = Literal["all", "mine", "here", "find"]
+MAX_SEARCH = 100
 _SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
 SortField = Literal["created_at", "size", "name"]
 Order = Literal["asc", "desc"]
@@ -55,6 +56,8 @@ class PinsQuery:
     scope: Scope = "all"
     user: str | None = None
     channel: str | None = None
+    #: "find": the text to match (name, or `key=value` against metadata keyvalues).
+    search: str | None = None
 
     @property
     def api_pinned(self) -> Literal["all", "true", "false"]:
@@ -92,13 +95,14 @@ class PinsQuery:
             pick("sort", ("created_at", "size", "name")),  # type: ignore[arg-type]
             pick("order", ("desc", "asc")),  # type: ignore[arg-type]
             max(0, offset),
-            pick("scope", ("all", "mine", "here")),  # type: ignore[arg-type]
+            pick("scope", ("all", "mine", "here", "find")),  # type: ignore[arg-type]
             slack_id("user"),
             slack_id("channel"),
+            str(data["search"])[:MAX_SEARCH] if isinstance(data.get("search"), str) else None,
         )
         if (query.scope == "mine" and not query.user) or (
             query.scope == "here" and not query.channel
-        ):
+        ) or (query.scope == "find" and not query.search):
             return replace(query, scope="all")
         return query
 
@@ -113,8 +117,18 @@ class PinsQuery:
             what += f" by <@{self.user}>"
         elif self.scope == "here" and self.channel:
             what += f" from <#{self.channel}>"
+        elif self.scope == "find" and self.search:
+            shown = self.search.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            what = f"Pins matching “{shown}”"
         field = {"created_at": "date", "size": "size", "name": "name"}[self.sort]
         return f"{what} · sorted by {field} {'↓' if self.order == 'desc' else '↑'}"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoPin:
+    """`/pin auto on|off` (None: just say what the setting is)."""
+
+    enabled: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +145,15 @@ USAGE = {
     "/pin": (
         "*`/pin <CID> [name]`* pins content that is already on IPFS.\n"
         f"Example: `/pin {EXAMPLE_CID} greeting.txt`\n"
+        "*`/pin auto on|off`* (admins) turns automatic pinning of shared files on or off "
+        "for this channel; `/pin auto` shows the setting.\n"
         "To pin a file, just share it in a channel where pinbot is: it replies in the thread."
     ),
     "/pins": (
         "*`/pins [mine|here] [all|pinned|unpinned] [sort:created_at|size|name] [asc|desc]`* "
         "lists the team's pins, 10 per page: `mine` only yours, `here` only this channel's.\n"
-        "*`/pins <pin id>`* shows one pin.\n"
+        "*`/pins <pin id>`* shows one pin. *`/pins find <text>`* searches names "
+        "(or `key=value` metadata).\n"
         "Example: `/pins mine pinned sort:size desc`"
     ),
     "/unpin": (
@@ -155,10 +172,17 @@ def looks_like_pin_id(word: str) -> bool:
     return bool(_PIN_ID.match(word)) and any(c.isdigit() for c in word)
 
 
-def parse_pin(text: str) -> PinCID:
+def parse_pin(text: str) -> PinCID | AutoPin:
     words = text.split()
     if _is_help(words):
         raise HelpRequested("/pin")
+    if words[0].lower() == "auto":
+        if len(words) == 1:
+            return AutoPin(None)
+        choice = words[1].lower()
+        if len(words) == 2 and choice in ("on", "off"):
+            return AutoPin(choice == "on")
+        raise CommandError("Use `/pin auto on` or `/pin auto off` in the channel to change.")
     candidate = words[0].strip("<>`")
     if candidate.startswith(("ipfs://", "/ipfs/")):
         candidate = candidate.removeprefix("ipfs://").removeprefix("/ipfs/").split("/")[0]
@@ -181,6 +205,16 @@ def parse_pins(text: str) -> PinsQuery | PinDetails:
     words = text.split()
     if words and _is_help(words):
         raise HelpRequested("/pins")
+    if words and words[0].lower() == "find":
+        search = text.strip()[4:].strip()
+        if not search:
+            raise CommandError(
+                "What should I look for? `/pins find report` matches names; "
+                "`/pins find project=apollo` matches metadata."
+            )
+        if len(search) > MAX_SEARCH:
+            raise CommandError(f"Keep the search under {MAX_SEARCH} characters.")
+        return PinsQuery(scope="find", search=search)
     status: Status = "all"
     sort: SortField = "created_at"
     order: Order = "desc"

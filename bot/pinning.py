@@ -36,7 +36,7 @@ from .slack_files import (
     check_file,
 )
 from .store import Ledger, LedgerUnavailable, PinRecord
-from .store.ledger import RECHECK_AFTER, utcnow
+from .store.ledger import RECHECK_AFTER, ChannelSettings, utcnow
 from .w3ipfs import NotFoundError, Pin, PinPage, PinState, Totals, W3IPFSClient, W3IPFSError
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class PinService:
         self.ledger = ledger
         self.jobs = jobs
         self.admins = admins or Admins(settings.admin_users)
+        self.channels = ChannelSettings(ledger)
         self._events_fallback = TTLSet(DAY)
 
     @property
@@ -110,6 +111,15 @@ class PinService:
         return self.settings.w3ipfs_gateway_url
 
     # -- events ------------------------------------------------------------------------------
+
+    async def auto_pins_in(self, team_id: str, channel_id: str) -> bool:
+        """An admin's choice for the channel if there is one, else PINBOT_AUTO_PIN."""
+        try:
+            override = await self.channels.get(team_id, channel_id)
+        except LedgerUnavailable as exc:
+            log.warning("auto-pin setting unreadable, using the default: %s", exc)
+            override = None
+        return override if override is not None else self.settings.auto_pins_in(channel_id)
 
     async def first_delivery(self, event_id: str, team_id: str) -> bool:
         """Whether this event id is new (Slack retries and re-deliveries are dropped)."""
@@ -483,6 +493,8 @@ class PinService:
 
     async def list_pins(self, query: PinsQuery, team_id: str) -> Listing:
         """A page of pins: from the API for the whole account, from the ledger for mine/here."""
+        if query.scope == "find" and query.search and "=" in query.search:
+            return await self._metadata_search(query, team_id)
         if query.scope != "all":
             return await self._ledger_page(query, team_id)
         page = await self.w3ipfs.list_pins(
@@ -505,10 +517,28 @@ class PinService:
             log.warning("listing without attribution: %s", exc)
         return Listing(page, owners)
 
+    async def _metadata_search(self, query: PinsQuery, team_id: str) -> Listing:
+        """`key=value`: the API's metadata filter over every pin of the account."""
+        assert query.search is not None
+        key, _, value = query.search.partition("=")
+        page = await self.w3ipfs.list_pins(
+            offset=query.offset, limit=PAGE_SIZE, pinned=query.api_pinned,
+            sort_by=query.sort, sort_order="DESC" if query.order == "desc" else "ASC",
+            metadata={key.strip(): value.strip()},
+        )
+        owners: dict[str, blocks.Owner] = {}
+        try:
+            records = await self.ledger.by_pin_ids(team_id, [p.id for p in page.pins])
+            owners = {pin_id: _owner(r) for pin_id, r in records.items()}
+        except LedgerUnavailable as exc:
+            log.warning("search without attribution: %s", exc)
+        return Listing(page, owners)
+
     async def _ledger_page(self, query: PinsQuery, team_id: str) -> Listing:
         records, count, size = await self.ledger.page(
             team_id, user_id=query.user if query.scope == "mine" else None,
             channel_id=query.channel if query.scope == "here" else None,
+            name_contains=query.search if query.scope == "find" else None,
             status=query.status, sort=query.sort, descending=query.order == "desc",
             offset=query.offset, limit=PAGE_SIZE,
         )

@@ -45,8 +45,8 @@ def register(app: AsyncApp, services: Services) -> None:
         if not file_id or not channel:
             log.warning("file_shared without file or channel id (event %s)", event_id)
             return
-        if not services.settings.auto_pins_in(channel):
-            log.info("file %s in %s not pinned: PINBOT_AUTO_PIN excludes it", file_id, channel)
+        if not await services.pins.auto_pins_in(team_id, str(channel)):
+            log.info("file %s in %s not pinned: auto-pin is off there", file_id, channel)
             return
         if event_id and services.queue is not None and not await (
             services.queue.first_delivery(event_id)

@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.commands import PinCID, parse_pin
+from bot.commands import AutoPin, PinCID, parse_pin
 from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import W3IPFSError
@@ -20,13 +21,49 @@ log = logging.getLogger(__name__)
 
 def register(app: AsyncApp, services: Services) -> None:
     @app.command("/pin")
-    async def on_pin(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_pin(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         parsed = await parse_or_reply(ack, command, parse_pin)
         if parsed is None:
+            return
+        if isinstance(parsed, AutoPin):
+            await ack()
+            services.tasks.submit("/pin auto", auto_pin, parsed, command, respond, client)
             return
         await ack(response_type="ephemeral",
                   text=f":hourglass_flowing_sand: Pinning `{parsed.cid}`…")
         services.tasks.submit("/pin", pin, parsed, command, respond)
+
+    async def auto_pin(
+        parsed: AutoPin, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        team, user = command.get("team_id", ""), command.get("user_id", "")
+        channel = command.get("channel_id", "")
+        try:
+            if parsed.enabled is not None:
+                if not await services.pins.admins.is_admin(client, team, user):
+                    message = blocks.notice(
+                        "Only admins (workspace admins, or users in PINBOT_ADMIN_USERS) can "
+                        "change auto-pinning.", emoji=":no_entry:")
+                    await respond(response_type="ephemeral", **message.as_kwargs())
+                    return
+                await services.pins.channels.set(team, channel, parsed.enabled, user)
+                log.info("auto-pin %s in %s by %s", parsed.enabled, channel, user)
+            enabled = await services.pins.auto_pins_in(team, channel)
+        except LedgerUnavailable as exc:
+            await respond(response_type="ephemeral",
+                          **blocks.failure("Could not change auto-pinning",
+                                           exc.user_message).as_kwargs())
+            return
+        state = "on" if enabled else "off"
+        verb = "is now" if parsed.enabled is not None else "is"
+        message = blocks.notice(
+            f"Automatic pinning of shared files {verb} *{state}* in <#{channel}>."
+            + ("" if parsed.enabled is not None else
+               " Admins can change it with `/pin auto on` or `/pin auto off`."),
+            emoji=":pushpin:" if enabled else ":no_entry_sign:")
+        await respond(response_type="ephemeral", **message.as_kwargs())
 
     async def pin(parsed: PinCID, command: dict[str, Any], respond: AsyncRespond) -> None:
         user = command.get("user_id", "")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from ..w3ipfs import Pin, PinMetadata, PinState
-from .models import EventRow, PinRow
+from .models import ChannelSettingRow, EventRow, PinRow
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +343,7 @@ class Ledger:
         *,
         user_id: str | None = None,
         channel_id: str | None = None,
+        name_contains: str | None = None,
         status: LedgerStatus = "all",
         sort: LedgerSort = "created_at",
         descending: bool = True,
@@ -355,6 +356,11 @@ class Ledger:
             where.append(PinRow.user_id == user_id)
         if channel_id:
             where.append(PinRow.channel_id == channel_id)
+        if name_contains:
+            pattern = name_contains.lower().replace("\\", "\\\\").replace("%", "\\%")
+            pattern = pattern.replace("_", "\\_")
+            where.append(or_(func.lower(PinRow.name).like(f"%{pattern}%", escape="\\"),
+                             PinRow.cid == name_contains))
         if status == "pinned":
             where.append(PinRow.state == "pinned")
         elif status == "unpinned":
@@ -415,6 +421,45 @@ class Ledger:
                 )
         except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
+
+
+class ChannelSettings:
+    """Per-channel auto-pin overrides (admins' `/pin auto on|off`)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._session = ledger._session
+
+    async def get(self, team_id: str, channel_id: str) -> bool | None:
+        try:
+            async with self._session() as session:
+                row = await session.get(ChannelSettingRow, (team_id, channel_id))
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        return row.auto_pin if row is not None else None
+
+    async def set(self, team_id: str, channel_id: str, enabled: bool, by_user: str) -> None:
+        try:
+            async with self._session.begin() as session:
+                row = await session.get(ChannelSettingRow, (team_id, channel_id))
+                if row is None:
+                    session.add(ChannelSettingRow(team_id=team_id, channel_id=channel_id,
+                                                  auto_pin=enabled, updated_by=by_user,
+                                                  updated_at=utcnow()))
+                else:
+                    row.auto_pin, row.updated_by, row.updated_at = enabled, by_user, utcnow()
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+
+    async def all(self, team_id: str) -> list[tuple[str, bool, str | None]]:
+        try:
+            async with self._session() as session:
+                rows = (await session.scalars(
+                    select(ChannelSettingRow).where(ChannelSettingRow.team_id == team_id)
+                    .order_by(ChannelSettingRow.channel_id)
+                )).all()
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        return [(r.channel_id, r.auto_pin, r.updated_by) for r in rows]
 
 
 def _rowcount(result: Any) -> int:

@@ -80,3 +80,19 @@ def test_unpin() -> None:
         parse_unpin("<@U123>")
     with pytest.raises(CommandError, match="at most"):
         parse_unpin(" ".join(f"pin-{i:04d}" for i in range(25)))
+
+
+def test_pins_find_and_pin_auto() -> None:
+    from bot.commands import AutoPin
+
+    query = parse_pins("find Quarterly report")
+    assert isinstance(query, PinsQuery)
+    assert (query.scope, query.search) == ("find", "Quarterly report")
+    assert PinsQuery.from_value(query.to_value()) == query
+    with pytest.raises(CommandError):
+        parse_pins("find")
+    assert parse_pin("auto") == AutoPin(None)
+    assert parse_pin("auto ON") == AutoPin(True)
+    assert parse_pin("auto off") == AutoPin(False)
+    with pytest.raises(CommandError):
+        parse_pin("auto maybe")
