@@ -22,6 +22,7 @@ from . import blocks, metrics
 from .cid import StreamingCID, same_content
 from .commands import PAGE_SIZE, PinsQuery
 from .dedupe import TTLSet
+from .format import human_size
 from .jobs import InProcessJobs
 from .permissions import Admins, unpin_refusal
 from .progress import ProgressReporter
@@ -37,7 +38,16 @@ from .slack_files import (
 )
 from .store import Ledger, LedgerUnavailable, PinRecord
 from .store.ledger import RECHECK_AFTER, ChannelSettings, utcnow
-from .w3ipfs import NotFoundError, Pin, PinPage, PinState, Totals, W3IPFSClient, W3IPFSError
+from .w3ipfs import (
+    DirectoryEntry,
+    NotFoundError,
+    Pin,
+    PinPage,
+    PinState,
+    Totals,
+    W3IPFSClient,
+    W3IPFSError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,8 @@ class SharedFile:
     event_time: float | None = None
     #: Identifies the job across retries (the event id): a retried job owns its own claim.
     job_key: str | None = None
+    #: Someone asked for this pin (reaction, shortcut): answer them even if it is a duplicate.
+    explicit: bool = False
 
     @property
     def key(self) -> str:
@@ -327,8 +339,20 @@ class PinService:
     ) -> None:
         """Another delivery owns this file: drop a duplicate, or point at the existing pin."""
         same_message = record.channel_id == shared.channel_id and record.message_ts == share_ts
-        if same_message:
+        if same_message and not shared.explicit:
             log.info("file %s: duplicate delivery for the same message ignored", file.id)
+            return
+        if same_message:  # someone asked again for a file of this very message
+            if record.state == "pending":
+                record = await self.ledger.wait_final(shared.team_id, shared.key,
+                                                      WAIT_FOR_OTHER_UPLOAD) or record
+            if record.state == "failed":
+                await self.handle_shared_file(shared, client, bot_user_id, attempt)
+                return
+            await self._ephemeral(client, shared, thread_ts, blocks.pin_card(
+                record.as_pin(), gateway_url=self.gateway_url, file_name=file.name,
+                size=file.size, verified=record.verified,
+                note="Already pinned; the card is in this message's thread."))
             return
         if record.state == "pending":
             waited = await self.ledger.wait_final(shared.team_id, shared.key,
@@ -447,6 +471,116 @@ class PinService:
         if not verified:
             log.warning("CID mismatch for %s: local %s, service %s", file.id, local_cid, pin.cid)
         return PinnedFile(pin, file, verified, local_cid)
+
+    # -- explicit requests: reaction, message shortcut ---------------------------------------
+
+    async def message_files(
+        self, client: AsyncWebClient, channel: str, ts: str
+    ) -> list[SlackFile]:
+        """The files of one message (channel history, or its thread when it is a reply)."""
+        try:
+            history = await client.conversations_history(
+                channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+            )
+            messages = history.get("messages") or []
+            if not messages:
+                replies = await client.conversations_replies(channel=channel, ts=ts, limit=1)
+                messages = [m for m in replies.get("messages") or [] if m.get("ts") == ts]
+        except SlackApiError as exc:
+            log.warning("reading message %s/%s failed: %s", channel, ts,
+                        exc.response.get("error"))
+            return []
+        files = (messages[0].get("files") if messages else None) or []
+        return [SlackFile.from_api(f) for f in files if isinstance(f, dict) and f.get("id")]
+
+    async def pin_folder(
+        self, client: AsyncWebClient, *, team_id: str, channel_id: str, message_ts: str,
+        thread_ts: str | None, user_id: str, files: Sequence[SlackFile],
+    ) -> None:
+        """Pin a message's files as one folder (one CID for the set). Never raises."""
+        shared = SharedFile(team_id, "", channel_id, user_id, explicit=True)
+        reply_to = thread_ts or message_ts
+        infos = []
+        for listed in files:
+            try:
+                info = await client.files_info(file=listed.id)
+                infos.append(SlackFile.from_api(info.get("file") or {}))
+            except SlackApiError as exc:
+                log.warning("files.info %s failed: %s", listed.id, exc.response.get("error"))
+        usable: list[SlackFile] = []
+        skipped: list[SlackFile] = []
+        for file in infos:
+            refusal = check_file(file, max_bytes=self.settings.max_file_bytes, bot_user_id=None)
+            (skipped if refusal else usable).append(file)
+        if not usable:
+            await self._ephemeral(client, shared, reply_to, blocks.notice(
+                "None of this message's files can be pinned.", emoji=":warning:"))
+            return
+        total = sum(f.size or 0 for f in usable)
+        if total > self.settings.max_file_bytes:
+            await self._ephemeral(client, shared, reply_to, blocks.notice(
+                f"Together these files are {human_size(total)}, over the pinning limit of "
+                f"{human_size(self.settings.max_file_bytes)}.", emoji=":warning:"))
+            return
+        folder = f"slack-{channel_id}-{message_ts.replace('.', '-')}"
+        key = f"folder:{channel_id}:{message_ts}"
+        try:
+            claim = await self.ledger.claim(team_id, key, name=folder, size=total,
+                                            channel_id=channel_id, user_id=user_id,
+                                            message_ts=message_ts, owner=key)
+        except LedgerUnavailable as exc:
+            await self._ephemeral(client, shared, reply_to, blocks.failure(
+                "Could not pin the folder", exc.user_message))
+            return
+        if not claim.won and claim.record.state != "failed":
+            await self._ephemeral(client, shared, reply_to, blocks.notice(
+                "These files are already pinned as a folder (or being pinned): see the "
+                "message's thread.", emoji=":pushpin:"))
+            return
+        names = _unique_names([f.name for f in usable])
+        placeholder = claim.record.reply_ts or await self._post(
+            client, channel_id, reply_to,
+            blocks.pinning(f"{len(usable)} files as folder {folder}", total))
+        if placeholder is None:
+            await self._forget(claim.record)
+            return
+        await self._quietly(self.ledger.set_reply(claim.record.id, placeholder))
+        entries = [DirectoryEntry(name, self._reopenable(file), file.size)
+                   for name, file in zip(names, usable, strict=True)]
+        try:
+            pin = await self.w3ipfs.pin_directory(
+                folder, entries, {"slack_team": team_id, "slack_channel": channel_id,
+                                  "slack_user": user_id, "slack_message": message_ts},
+            )
+        except (SlackDownloadError, W3IPFSError) as exc:
+            await self._fail(claim.record, str(exc))
+            await self._update(client, channel_id, placeholder,
+                               blocks.failure("Could not pin the folder", exc.user_message))
+            return
+        metrics.BYTES_STREAMED.inc(total)
+        note = await self._record(claim.record, pin, verified=False)
+        listing = "\n".join(f"• `{folder}/{blocks.escape(n)}`" for n in names[:20])
+        if len(names) > 20:
+            listing += f"\n…and {len(names) - 20} more"
+        if skipped:
+            listing += "\nSkipped: " + ", ".join(blocks.escape(f.name) for f in skipped[:10])
+        card = blocks.pin_card(pin, gateway_url=self.gateway_url, file_name=folder,
+                               size=total, shared_by=user_id,
+                               note=(note + "\n" if note else "") + listing)
+        await self._update(client, channel_id, placeholder, card)
+
+    def _reopenable(self, file: SlackFile) -> Callable[[], AsyncIterator[bytes]]:
+        """A source that downloads the file again each time it is read (so retries work)."""
+
+        async def stream() -> AsyncIterator[bytes]:
+            download = await self.downloader.open(file)
+            try:
+                async for chunk in download:
+                    yield chunk
+            finally:
+                download.close()
+
+        return stream
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -693,6 +827,22 @@ class PinService:
             await client.chat_postEphemeral(**kwargs)
         except SlackApiError as exc:
             log.error("chat.postEphemeral failed: %s", exc.response.get("error"))
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    """File names as paths inside one folder: safe characters, no two the same."""
+    seen: set[str] = set()
+    out = []
+    for raw in names:
+        name = raw.replace("/", "_").replace("\\", "_").strip(". ") or "file"
+        candidate, n = name, 1
+        while candidate in seen:
+            n += 1
+            stem, dot, ext = name.rpartition(".")
+            candidate = f"{stem}-{n}.{ext}" if dot and stem else f"{name}-{n}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def _owner(record: PinRecord) -> blocks.Owner:

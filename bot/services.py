@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from . import metrics
 from .jobs import InProcessJobs
 from .permissions import Admins
-from .pinning import PinService
+from .pinning import PinService, SharedFile
 from .queue import QueueUnavailable, RedisQueue
 from .settings import Settings
 from .slack_files import SlackDownloader
@@ -73,6 +75,16 @@ class Services:
                 await ledger.close()
                 raise
         return cls(settings, client, downloader, ledger, pins, jobs, queue)
+
+    async def dispatch(
+        self, shared: SharedFile, client: AsyncWebClient, bot_user_id: str | None
+    ) -> None:
+        """Run a file's pin job: on the Redis queue when there is one, else in-process."""
+        if self.queue is not None:
+            await self.queue.enqueue_shared(shared)
+            return
+        self.jobs.submit(f"pin {shared.file_id}", self.pins.handle_shared_file, shared, client,
+                         bot_user_id)
 
     async def queue_depth(self) -> int:
         if self.queue is not None:

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     admin_users: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("PINBOT_ADMIN_USERS")
     )
+    pin_reaction: str = Field("pushpin", min_length=1, max_length=100,
+                              validation_alias=_env("PINBOT_PIN_REACTION"))
     max_event_age: float = Field(24 * 3600, gt=0, validation_alias=_env("PINBOT_MAX_EVENT_AGE"))
     progress_interval: float = Field(
         3.0, ge=0.05, validation_alias=_env("PINBOT_PROGRESS_INTERVAL")

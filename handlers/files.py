@@ -65,10 +65,4 @@ def register(app: AsyncApp, services: Services) -> None:
             event_time=_event_time(body, event),
             job_key=event_id or None,
         )
-        if services.queue is not None:
-            if not await services.queue.enqueue_shared(shared):
-                log.info("file %s: job already queued", file_id)
-            return
-        services.jobs.submit(
-            f"pin {file_id}", services.pins.handle_shared_file, shared, client, bot_user_id,
-        )
+        await services.dispatch(shared, client, bot_user_id)

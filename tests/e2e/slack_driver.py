@@ -162,3 +162,24 @@ class SlackDriver:
         body = urlencode({"payload": json.dumps(payload)})
         response, elapsed = await self.post(body, "application/x-www-form-urlencoded")
         return Sent(response, elapsed, response_url)
+
+    async def message_shortcut(
+        self, callback_id: str, channel: str, ts: str, *, user: str = "UALICE",
+        with_files: bool = True,
+    ) -> Sent:
+        response_url = self.slack.response_url()
+        message = dict(self.slack._message_with_files(channel, ts) or {"ts": ts})
+        if not with_files:
+            message.pop("files", None)
+        payload = {
+            "type": "message_action", "callback_id": callback_id,
+            "trigger_id": f"{next(self._ids)}.123.abc", "action_ts": f"{time.time():.6f}",
+            "team": {"id": self.slack.team_id, "domain": "example"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.slack.team_id},
+            "channel": {"id": channel, "name": "general"},
+            "message": message, "message_ts": ts, "response_url": response_url,
+            "token": "legacy-verification-token", "is_enterprise_install": False,
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        response, elapsed = await self.post(body, "application/x-www-form-urlencoded")
+        return Sent(response, elapsed, response_url)

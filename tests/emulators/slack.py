@@ -175,6 +175,16 @@ class SlackEmulator:
         }
         return fake
 
+    def add_message_with_files(self, files: list[FakeFile], *, channel: str = "C0GENERAL",
+                               user: str = "UALICE") -> str:
+        """One message carrying several files (as when several are shared at once)."""
+        ts = self.next_ts()
+        self.messages[(channel, ts)] = {"channel": channel, "ts": ts, "user": user,
+                                        "files": [f.id for f in files]}
+        for fake in files:
+            fake.__dict__.setdefault("extra_shares", []).append((channel, ts))
+        return ts
+
     def share_again(self, fake: FakeFile, channel: str) -> str:
         """The same file shared into another channel: a new message there."""
         ts = self.next_ts()
@@ -353,6 +363,31 @@ class SlackEmulator:
         if self.messages.pop(key, None) is None:
             return {"ok": False, "error": "message_not_found"}
         return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _message_with_files(self, channel: str, ts: str) -> dict[str, Any] | None:
+        message = self.messages.get((channel, ts))
+        if message is None:
+            return None
+        out = {k: v for k, v in message.items() if k not in ("history",)}
+        out["type"] = "message"
+        if message.get("files"):
+            out["files"] = [self.file_info(self.files[f]) for f in message["files"]
+                            if f in self.files]
+        return out
+
+    def api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel")), str(args.get("latest", ""))
+        found = self._message_with_files(channel, ts)
+        if found is not None and found.get("thread_ts") not in (None, found["ts"]):
+            found = None  # thread replies are not in the channel history
+        return {"ok": True, "messages": [found] if found else [], "has_more": False}
+
+    def api_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel")), str(args.get("ts", ""))
+        found = self._message_with_files(channel, ts)
+        if found is None:
+            return {"ok": False, "error": "thread_not_found"}
+        return {"ok": True, "messages": [found], "has_more": False}
 
     def api_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         key = (str(args.get("channel")), str(args.get("timestamp")))

@@ -1,0 +1,114 @@
+"""The "Pin to IPFS" message shortcut: pin a message's files, one by one or as one folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import blocks
+from bot.pinning import SharedFile
+from bot.services import Services
+from bot.slack_files import SlackFile
+
+log = logging.getLogger(__name__)
+
+CALLBACK_ID = "pin_to_ipfs"
+PIN_EACH = "pin_each_file"
+PIN_FOLDER = "pin_as_folder"
+
+
+def choice(count: int, value: str) -> blocks.Message:
+    """Several files: pin each one, or the set as one folder with one CID."""
+    return blocks.Message(
+        f"Pin {count} files",
+        [
+            SectionBlock(text=f"This message has *{count} files*. Pin each one separately, or "
+                              "all of them as one folder (one CID for the set)?").to_dict(),
+            ActionsBlock(elements=[
+                ButtonElement(text="Pin each file", action_id=PIN_EACH, value=value,
+                              style="primary"),
+                ButtonElement(text="Pin as folder", action_id=PIN_FOLDER, value=value),
+            ]).to_dict(),
+        ],
+    )
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def pin_each(team: str, channel: str, user: str, files: list[SlackFile], key: str,
+                       client: AsyncWebClient, bot_user_id: str | None) -> None:
+        for file in files:
+            shared = SharedFile(team, file.id, channel, user, job_key=key, explicit=True)
+            await services.dispatch(shared, client, bot_user_id)
+
+    @app.shortcut(CALLBACK_ID)
+    async def on_shortcut(
+        ack: AsyncAck, shortcut: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        services.tasks.submit("shortcut", shortcut_work, shortcut, respond, client,
+                              context.bot_user_id)
+
+    async def shortcut_work(shortcut: dict[str, Any], respond: AsyncRespond,
+                            client: AsyncWebClient, bot_user_id: str | None) -> None:
+        team = str((shortcut.get("team") or {}).get("id") or "")
+        channel = str((shortcut.get("channel") or {}).get("id") or "")
+        user = str((shortcut.get("user") or {}).get("id") or "")
+        message = shortcut.get("message") or {}
+        ts = str(message.get("ts") or "")
+        files = [SlackFile.from_api(f) for f in message.get("files") or []
+                 if isinstance(f, dict) and f.get("id")]
+        if not files:
+            files = await services.pins.message_files(client, channel, ts)
+        if not files:
+            await respond(response_type="ephemeral", **blocks.notice(
+                "That message has no files to pin.").as_kwargs())
+            return
+        if len(files) == 1:
+            await pin_each(team, channel, user, files, f"shortcut:{channel}:{ts}", client,
+                           bot_user_id)
+            await respond(response_type="ephemeral", **blocks.notice(
+                f"Pinning *{blocks.escape(files[0].name)}*: the result will be in the "
+                "message's thread.", emoji=":pushpin:").as_kwargs())
+            return
+        value = json.dumps({"c": channel, "ts": ts, "t": message.get("thread_ts")})
+        await respond(response_type="ephemeral", **choice(len(files), value).as_kwargs())
+
+    @app.action(PIN_EACH)
+    @app.action(PIN_FOLDER)
+    async def on_choice(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any],
+                        respond: AsyncRespond, client: AsyncWebClient,
+                        context: AsyncBoltContext) -> None:
+        await ack()
+        services.tasks.submit("shortcut choice", choice_work, action, body, respond, client,
+                              context.bot_user_id)
+
+    async def choice_work(action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
+                          client: AsyncWebClient, bot_user_id: str | None) -> None:
+        try:
+            target = json.loads(str(action.get("value") or ""))
+            channel, ts, thread = str(target["c"]), str(target["ts"]), target.get("t")
+        except (ValueError, KeyError, TypeError):
+            log.warning("shortcut choice with a malformed value")
+            return
+        team = str((body.get("team") or {}).get("id") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        files = await services.pins.message_files(client, channel, ts)
+        if action.get("action_id") == PIN_FOLDER:
+            await respond(replace_original=True, **blocks.notice(
+                f"Pinning {len(files)} files as one folder: the result will be in the "
+                "message's thread.", emoji=":pushpin:").as_kwargs())
+            await services.pins.pin_folder(client, team_id=team, channel_id=channel,
+                                           message_ts=ts, thread_ts=thread, user_id=user,
+                                           files=files)
+            return
+        await pin_each(team, channel, user, files, f"shortcut:{channel}:{ts}", client,
+                       bot_user_id)
+        await respond(replace_original=True, **blocks.notice(
+            f"Pinning {len(files)} files: the results will be in the message's thread.",
+            emoji=":pushpin:").as_kwargs())
