@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
 
 from .commands import USAGE, PinsQuery
 from .format import gateway_link, human_size, short_cid, short_date
-from .w3ipfs import Pin, PinPage, PinState
+from .w3ipfs import Pin, PinPage, PinState, Totals
 
 # Action ids: the contract between these messages and handlers/actions.py.
 UNPIN_BUTTON = "pin_unpin"
@@ -400,3 +400,106 @@ def failure(title: str, reason: str) -> Message:
 
 def usage(command: str) -> Message:
     return _render(USAGE[command], [SectionBlock(text=_md(USAGE[command]))])
+
+
+# -- App Home and modals (views: 100 blocks) -----------------------------------------------
+
+HOME_ROW_MENU = "home_row_menu"
+HOME_REFRESH = "home_refresh"
+HOME_CLEANUP = "home_cleanup"
+UNPIN_MODAL = "home_unpin_modal"
+CLEANUP_MODAL = "cleanup_filters"
+CLEANUP_CONFIRM = "cleanup_confirm"
+
+
+@dataclass(frozen=True, slots=True)
+class HomeData:
+    totals: Totals | None
+    keys_state: str
+    mine: Sequence[Pin]
+    latest: Sequence[Pin]
+    owners: Mapping[str, Owner]
+    is_admin: bool
+    channel_settings: Sequence[tuple[str, bool, str | None]] = ()
+    default_auto_pin: str = "all"
+
+
+def _home_row(pin: Pin, gateway_url: str, owner: Owner | None) -> SectionBlock:
+    row = _row(pin, gateway_url, owner)
+    assert isinstance(row.accessory, OverflowMenuElement)
+    row.accessory.action_id = HOME_ROW_MENU
+    return row
+
+
+def home_view(data: HomeData, *, gateway_url: str) -> dict[str, Any]:
+    """The App Home tab: totals, key health, your pins, the team's latest, admin tools."""
+    keys = {
+        "ok": ":large_green_circle: Pinning keys work",
+        "keys rejected": ":red_circle: The pinning service rejects the keys: pins will fail",
+    }.get(data.keys_state, f":large_yellow_circle: Pinning service: {escape(data.keys_state)}")
+    totals = (f"*{data.totals.files}* pins · *{human_size(data.totals.size)}* on the account"
+              if data.totals else "Totals unavailable right now")
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=":pushpin: pinbot")),
+        SectionBlock(text=_md(f"{totals}\n{keys}"), accessory=ButtonElement(
+            text="Refresh", action_id=HOME_REFRESH, value="refresh")),
+        ContextBlock(elements=[_md(
+            "Share a file in a channel with pinbot to pin it, react with :pushpin:, or use "
+            "*Pin to IPFS* from a message's ⋯ menu. `/pins` lists everything.")]),
+        DividerBlock(),
+        HeaderBlock(text=PlainTextObject(text="Your recent pins")),
+    ]
+    if data.mine:
+        blocks += [_home_row(p, gateway_url, data.owners.get(p.id)) for p in data.mine[:10]]
+    else:
+        blocks.append(SectionBlock(text=_md("You have not pinned anything yet.")))
+    blocks += [DividerBlock(), HeaderBlock(text=PlainTextObject(text="The team's latest"))]
+    if data.latest:
+        blocks += [_home_row(p, gateway_url, data.owners.get(p.id)) for p in data.latest[:10]]
+    else:
+        blocks.append(SectionBlock(text=_md("Nothing pinned yet.")))
+    if data.is_admin:
+        default = {"all": "on everywhere", "off": "off everywhere"}.get(
+            data.default_auto_pin, f"on in {data.default_auto_pin}")
+        lines = [f"Default (PINBOT_AUTO_PIN): *{default}*"] + [
+            f"<#{channel}>: *{'on' if on else 'off'}*" + (f" (set by <@{by}>)" if by else "")
+            for channel, on, by in data.channel_settings[:30]
+        ]
+        blocks += [
+            DividerBlock(),
+            HeaderBlock(text=PlainTextObject(text="Admin")),
+            SectionBlock(text=_md("*Auto-pin per channel* (`/pin auto on|off` in a channel)\n"
+                                  + "\n".join(lines))),
+            SectionBlock(text=_md("*Team cleanup*: find old or large pins and unpin them, "
+                                  "after a preview."),
+                         accessory=ButtonElement(text="Clean up…", action_id=HOME_CLEANUP,
+                                                 value="cleanup")),
+        ]
+    return {"type": "home", "blocks": [b.to_dict() for b in blocks[:100]]}
+
+
+def details_modal(pin: Pin, *, gateway_url: str, owner: Owner | None) -> dict[str, Any]:
+    message = pin_details(pin, gateway_url=gateway_url, owner=owner)
+    # Buttons inside a modal would need their own handling; the card's facts are what counts.
+    body = [b for b in message.blocks if b.get("type") != "actions"]
+    return {"type": "modal", "title": {"type": "plain_text", "text": "Pin details"},
+            "close": {"type": "plain_text", "text": "Close"}, "blocks": body}
+
+
+def unpin_modal(pin: Pin) -> dict[str, Any]:
+    return {
+        "type": "modal", "callback_id": UNPIN_MODAL, "private_metadata": pin.id,
+        "title": {"type": "plain_text", "text": "Unpin"},
+        "submit": {"type": "plain_text", "text": "Unpin"},
+        "close": {"type": "plain_text", "text": "Keep it"},
+        "blocks": [SectionBlock(text=_md(
+            f"Unpin *{escape(cut(_name(pin), 500))}* (`{pin.id}`)? It will no longer be pinned "
+            "by this account.")).to_dict()],
+    }
+
+
+def notice_modal(title: str, text: str) -> dict[str, Any]:
+    """A modal that only says something (refusals and errors reached from App Home)."""
+    return {"type": "modal", "title": {"type": "plain_text", "text": cut(title, 24)},
+            "close": {"type": "plain_text", "text": "OK"},
+            "blocks": [SectionBlock(text=_md(text)).to_dict()]}

@@ -716,6 +716,35 @@ class PinService:
             log.warning("details without attribution: %s", exc)
         return pin, owner
 
+    async def home_data(
+        self, client: AsyncWebClient, team_id: str, user_id: str, keys_state: str
+    ) -> blocks.HomeData:
+        """Everything App Home shows, each part degrading on its own when a source fails."""
+        totals, latest = None, []
+        try:
+            page = await self.w3ipfs.list_pins(limit=5, pinned="true")
+            totals, latest = page.totals, page.pins
+        except W3IPFSError as exc:
+            log.info("home without API data: %s", exc)
+        mine: list[Pin] = []
+        owners: dict[str, blocks.Owner] = {}
+        settings: list[tuple[str, bool, str | None]] = []
+        try:
+            records, _, _ = await self.ledger.page(team_id, user_id=user_id, status="pinned",
+                                                   limit=5)
+            mine = [r.as_pin() for r in records]
+            known = await self.ledger.by_pin_ids(team_id, [p.id for p in latest])
+            owners = {pin_id: _owner(r) for pin_id, r in known.items()}
+            owners.update({r.pin_id: _owner(r) for r in records if r.pin_id})
+            settings = await self.channels.all(team_id)
+        except LedgerUnavailable as exc:
+            log.info("home without ledger data: %s", exc)
+        return blocks.HomeData(
+            totals=totals, keys_state=keys_state, mine=mine, latest=latest, owners=owners,
+            is_admin=await self.admins.is_admin(client, team_id, user_id),
+            channel_settings=settings, default_auto_pin=self.settings.auto_pin,
+        )
+
     async def can_unpin(
         self, client: AsyncWebClient, team_id: str, user_id: str, pins: Sequence[Pin]
     ) -> dict[str, str | None]:

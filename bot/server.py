@@ -11,7 +11,6 @@ import contextlib
 import logging
 import signal
 import time
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -22,45 +21,11 @@ from .app import create_app
 from .services import Services
 from .settings import Settings
 from .store import Ledger, upgrade
-from .w3ipfs import AuthenticationError, W3IPFSClient, W3IPFSError
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
-HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
-
-
-class HealthCheck:
-    """Asks the pinning API whether the keys work, at most once per `ttl` seconds.
-
-    The API allows 180 requests/min per key; a probe every few seconds must not eat into it.
-    """
-
-    def __init__(self, w3ipfs: W3IPFSClient, ttl: float = 30.0) -> None:
-        self.w3ipfs = w3ipfs
-        self.ttl = ttl
-        self._checked_at = -1e9
-        self._result: tuple[int, dict[str, Any]] = (200, {})
-        self._lock = asyncio.Lock()
-
-    async def run(self) -> tuple[int, dict[str, Any]]:
-        async with self._lock:
-            if time.monotonic() - self._checked_at < self.ttl:
-                return self._result
-            try:
-                await self.w3ipfs.test_authentication()
-            except AuthenticationError:
-                self._result = (503, {"status": "error", "checks": {"w3ipfs": "keys rejected"}})
-            except W3IPFSError as exc:
-                # The service being down is not this process being unhealthy: restarting the
-                # bot would not help, so report it but stay "up".
-                self._result = (200, {"status": "degraded",
-                                      "checks": {"w3ipfs": f"unreachable: {type(exc).__name__}"}})
-            else:
-                self._result = (200, {"status": "ok", "checks": {"w3ipfs": "ok"}})
-            self._checked_at = time.monotonic()
-            return self._result
 
 
 async def slack_events(request: web.Request) -> web.Response:
@@ -77,7 +42,7 @@ async def slack_events(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    status, body = await request.app[HEALTH].run()
+    status, body = await request.app[SERVICES].health.run()
     services = request.app[SERVICES]
     body = {**body, "jobs": {"pending": services.jobs.pending, "running": services.jobs.running}}
     return web.json_response(body, status=status)
@@ -95,7 +60,6 @@ def build_web_app(
 ) -> web.Application:
     web_app = web.Application()
     web_app[SERVICES] = services
-    web_app[HEALTH] = HealthCheck(services.w3ipfs)
     if http_events:
         web_app[BOLT] = create_app(settings, services)
         web_app.router.add_post("/slack/events", slack_events)
@@ -138,7 +102,7 @@ async def run(
         log.info("pinbot running in Socket Mode; /healthz on %s:%s", settings.host, settings.port)
     else:
         log.info("pinbot listening on http://%s:%s/slack/events", settings.host, settings.port)
-    health, _ = await HealthCheck(services.w3ipfs, ttl=0).run()
+    health, _ = await services.health.run()
     if health == 503:
         log.error("the pinning API rejected W3IPFS_API_KEY/W3IPFS_SECRET_KEY; pins will fail")
     if stop is None:

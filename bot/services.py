@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import metrics
+from .health import HealthCheck
 from .jobs import InProcessJobs
 from .permissions import Admins
 from .pinning import PinService, SharedFile
@@ -34,6 +35,10 @@ class Services:
     #: Interactive work after an ack (command and button replies): tracked, so shutdown and
     #: tests can wait for it, and separate from uploads so replies never queue behind them.
     tasks: InProcessJobs = field(default_factory=lambda: InProcessJobs(64))
+    health: HealthCheck = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.health = HealthCheck(self.w3ipfs)
 
     @classmethod
     async def create(

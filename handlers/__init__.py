@@ -11,9 +11,9 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
 
-from . import actions, files, pin, pins, reactions, shortcuts, unpin
+from . import actions, files, home, pin, pins, reactions, shortcuts, unpin
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
-    for module in (files, pin, pins, unpin, actions, reactions, shortcuts):
+    for module in (files, pin, pins, unpin, actions, reactions, shortcuts, home):
         module.register(app, services)

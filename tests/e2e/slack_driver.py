@@ -183,3 +183,25 @@ class SlackDriver:
         body = urlencode({"payload": json.dumps(payload)})
         response, elapsed = await self.post(body, "application/x-www-form-urlencoded")
         return Sent(response, elapsed, response_url)
+
+    async def view_submission(
+        self, callback_id: str, *, private_metadata: str = "", user: str = "UALICE",
+        values: dict[str, Any] | None = None,
+    ) -> Sent:
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.slack.team_id, "domain": "example"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.slack.team_id},
+            "api_app_id": APP_ID, "token": "legacy-verification-token",
+            "trigger_id": f"{next(self._ids)}.123.abc",
+            "view": {
+                "id": f"V{next(self._ids)}", "type": "modal", "callback_id": callback_id,
+                "private_metadata": private_metadata, "team_id": self.slack.team_id,
+                "state": {"values": values or {}}, "hash": "1", "title": {
+                    "type": "plain_text", "text": "x"}, "blocks": [],
+            },
+            "response_urls": [], "is_enterprise_install": False,
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        response, elapsed = await self.post(body, "application/x-www-form-urlencoded")
+        return Sent(response, elapsed)

@@ -1,0 +1,97 @@
+"""App Home: the dashboard (`app_home_opened` -> views.publish) and its buttons and modals."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import blocks
+from bot.commands import looks_like_pin_id
+from bot.services import Services
+from bot.w3ipfs import W3IPFSError
+
+log = logging.getLogger(__name__)
+
+
+def _ids(body: dict[str, Any]) -> tuple[str, str]:
+    user = body.get("user") or {}
+    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    return team, str(user.get("id") or "")
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def publish(client: AsyncWebClient, team: str, user: str) -> None:
+        await services.health.run()
+        data = await services.pins.home_data(client, team, user, services.health.keys_state)
+        view = blocks.home_view(data, gateway_url=services.pins.gateway_url)
+        try:
+            await client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish for %s failed: %s", user, exc.response.get("error"))
+
+    async def open_view(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> None:
+        try:
+            await client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            log.warning("views.open failed: %s", exc.response.get("error"))
+
+    @app.event("app_home_opened")
+    async def on_home_opened(
+        event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        if event.get("tab", "home") == "home" and event.get("user"):
+            services.tasks.submit("home", publish, client, str(context.team_id or ""),
+                                  str(event["user"]))
+
+    @app.action(blocks.HOME_REFRESH)
+    async def on_refresh(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        services.tasks.submit("home refresh", publish, client, *_ids(body))
+
+    @app.action(blocks.HOME_ROW_MENU)
+    async def on_row(
+        ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        services.tasks.submit("home row", row_work, action, body, client)
+
+    async def row_work(action: dict[str, Any], body: dict[str, Any],
+                       client: AsyncWebClient) -> None:
+        verb, _, pin_id = str((action.get("selected_option") or {}).get("value", "")
+                              ).partition(":")
+        if verb not in ("details", "unpin") or not looks_like_pin_id(pin_id):
+            return
+        team, user = _ids(body)
+        trigger = str(body.get("trigger_id") or "")
+        try:
+            pin, owner = await services.pins.details(pin_id, team)
+        except W3IPFSError as exc:
+            await open_view(client, trigger, blocks.notice_modal("Pin", exc.user_message))
+            return
+        if verb == "details":
+            await open_view(client, trigger, blocks.details_modal(
+                pin, gateway_url=services.pins.gateway_url, owner=owner))
+            return
+        verdict = (await services.pins.can_unpin(client, team, user, [pin]))[pin.id]
+        if verdict is not None:
+            await open_view(client, trigger, blocks.notice_modal("Unpin", verdict))
+            return
+        await open_view(client, trigger, blocks.unpin_modal(pin))
+
+    @app.view(blocks.UNPIN_MODAL)
+    async def on_unpin_submit(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()  # closes the modal
+        team, user = _ids(body)
+        pin_id = str(view.get("private_metadata") or "")
+        services.tasks.submit("home unpin", unpin_work, client, team, user, pin_id)
+
+    async def unpin_work(client: AsyncWebClient, team: str, user: str, pin_id: str) -> None:
+        if looks_like_pin_id(pin_id):
+            await services.pins.unpin(client, team, user, [pin_id])
+        await publish(client, team, user)  # the Home tab shows the new state
