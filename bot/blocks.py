@@ -503,3 +503,93 @@ def notice_modal(title: str, text: str) -> dict[str, Any]:
     return {"type": "modal", "title": {"type": "plain_text", "text": cut(title, 24)},
             "close": {"type": "plain_text", "text": "OK"},
             "blocks": [SectionBlock(text=_md(text)).to_dict()]}
+
+
+def cleanup_modal() -> dict[str, Any]:
+    """Filters for a team cleanup. Submitting shows a preview; nothing is unpinned yet."""
+
+    def text_input(block: str, label: str, hint: str) -> dict[str, Any]:
+        return {"type": "input", "block_id": block, "optional": True,
+                "label": {"type": "plain_text", "text": label},
+                "hint": {"type": "plain_text", "text": hint},
+                "element": {"type": "plain_text_input", "action_id": "v"}}
+
+    def option(value: str, text: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": text}, "value": value}
+
+    statuses = [option("any", "Any status"), option("done", "Pinned (done)"),
+                option("failed", "Failed"), option("pinning", "Still pinning")]
+    return {
+        "type": "modal", "callback_id": CLEANUP_MODAL,
+        "title": {"type": "plain_text", "text": "Team cleanup"},
+        "submit": {"type": "plain_text", "text": "Preview"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            SectionBlock(text=_md("Choose which of the team's pins to remove. *Preview* shows "
+                                  "what matches; nothing is unpinned until you confirm."))
+            .to_dict(),
+            text_input("older", "Older than (days)", "e.g. 90"),
+            text_input("larger", "Larger than (MB)", "e.g. 500"),
+            {"type": "input", "block_id": "channel", "optional": True,
+             "label": {"type": "plain_text", "text": "Shared in channel"},
+             "element": {"type": "conversations_select", "action_id": "v"}},
+            {"type": "input", "block_id": "user", "optional": True,
+             "label": {"type": "plain_text", "text": "Pinned by"},
+             "element": {"type": "users_select", "action_id": "v"}},
+            text_input("name", "Name contains", "e.g. draft"),
+            {"type": "input", "block_id": "status", "optional": True,
+             "label": {"type": "plain_text", "text": "Status"},
+             "element": {"type": "static_select", "action_id": "v", "options": statuses,
+                         "initial_option": statuses[0]}},
+        ],
+    }
+
+
+def cleanup_preview(
+    description: str, rows: Sequence[Pin], count: int, size: int, filters_json: str
+) -> dict[str, Any]:
+    """The dry run: how many, how much, the first rows; Confirm unpins exactly this set."""
+    lines = [
+        f"• *{escape(cut(_name(p), 80))}* · {human_size(p.size)} · {short_date(p.date_pinned)}"
+        for p in rows[:10]
+    ]
+    more = f"\n…and {count - len(lines)} more" if count > len(lines) else ""
+    view: dict[str, Any] = {
+        "type": "modal", "callback_id": CLEANUP_CONFIRM, "private_metadata": filters_json,
+        "title": {"type": "plain_text", "text": "Team cleanup"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [SectionBlock(text=_md(
+            f"*{count} pin{'s' if count != 1 else ''}* ({human_size(size)}) match: "
+            f"{description}.\n" + ("\n".join(lines) + more if lines else "Nothing to remove.")
+        )).to_dict()],
+    }
+    if count:
+        view["submit"] = {"type": "plain_text", "text": cut(f"Unpin {count}", 24)}
+        view["blocks"].append(ContextBlock(elements=[_md(
+            "Unpinning runs in the background at the pinning API's pace; a message with its "
+            "progress will arrive from pinbot.")]).to_dict())
+    return view
+
+
+def cleanup_progress(description: str, total: int, done: int, skipped: int, failed: int
+                     ) -> Message:
+    processed = done + skipped + failed
+    fraction = processed / total if total else 1.0
+    return _render(f"Cleanup: {processed} of {total}", [
+        SectionBlock(text=_md(
+            f":broom: *Cleanup* ({description})\n`{progress_bar(fraction)}` "
+            f"{processed} of {total} · {done} unpinned · {skipped} skipped · {failed} failed")),
+    ])
+
+
+def cleanup_summary(description: str, total: int, done: int, skipped: int,
+                    failed: Sequence[tuple[str, str]]) -> Message:
+    lines = [f":broom: *Cleanup finished* ({description})",
+             f"{done} unpinned · {skipped} skipped (already gone) · {len(failed)} failed "
+             f"of {total}"]
+    for name, reason in failed[:10]:
+        lines.append(f"• {escape(cut(name, 80))}: {reason}")
+    if len(failed) > 10:
+        lines.append(f"…and {len(failed) - 10} more failures")
+    return _render(f"Cleanup finished: {done} of {total} unpinned",
+                   [SectionBlock(text=_md("\n".join(lines)))])

@@ -132,6 +132,11 @@ class AutoPin:
 
 
 @dataclass(frozen=True, slots=True)
+class Cleanup:
+    """`/pins cleanup`: open the team cleanup dialog (admins)."""
+
+
+@dataclass(frozen=True, slots=True)
 class PinDetails:
     pin_id: str
 
@@ -152,6 +157,7 @@ USAGE = {
     "/pins": (
         "*`/pins [mine|here] [all|pinned|unpinned] [sort:created_at|size|name] [asc|desc]`* "
         "lists the team's pins, 10 per page: `mine` only yours, `here` only this channel's.\n"
+        "*`/pins cleanup`* (admins) removes old or large pins after a preview.\n"
         "*`/pins <pin id>`* shows one pin. *`/pins find <text>`* searches names "
         "(or `key=value` metadata).\n"
         "Example: `/pins mine pinned sort:size desc`"
@@ -201,10 +207,12 @@ def parse_pin(text: str) -> PinCID | AutoPin:
     return PinCID(candidate, name)
 
 
-def parse_pins(text: str) -> PinsQuery | PinDetails:
+def parse_pins(text: str) -> PinsQuery | PinDetails | Cleanup:
     words = text.split()
     if words and _is_help(words):
         raise HelpRequested("/pins")
+    if len(words) == 1 and words[0].lower() == "cleanup":
+        return Cleanup()
     if words and words[0].lower() == "find":
         search = text.strip()[4:].strip()
         if not search:

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     admin_users: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("PINBOT_ADMIN_USERS")
     )
+    api_rate: float = Field(180, gt=0, validation_alias=_env("PINBOT_API_RATE"))
     pin_reaction: str = Field("pushpin", min_length=1, max_length=100,
                               validation_alias=_env("PINBOT_PIN_REACTION"))
     max_event_age: float = Field(24 * 3600, gt=0, validation_alias=_env("PINBOT_MAX_EVENT_AGE"))

@@ -6,14 +6,16 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.commands import PinDetails, PinsQuery, parse_pins
+from bot.commands import Cleanup, PinDetails, PinsQuery, parse_pins
 from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import NotFoundError, W3IPFSError
 
 from ._parse import parse_or_reply
+from .cleanup import open_cleanup
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +24,17 @@ def register(app: AsyncApp, services: Services) -> None:
     gateway = services.pins.gateway_url
 
     @app.command("/pins")
-    async def on_pins(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_pins(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
+                      client: AsyncWebClient) -> None:
         parsed = await parse_or_reply(ack, command, parse_pins)
         if parsed is None:
             return
         await ack()
+        if isinstance(parsed, Cleanup):
+            services.tasks.submit("cleanup dialog", open_cleanup, services, client,
+                                  command.get("trigger_id", ""), command.get("team_id", ""),
+                                  command.get("user_id", ""))
+            return
         services.tasks.submit("/pins", pins, parsed, command, respond)
 
     async def pins(

@@ -25,6 +25,7 @@ import os
 import random
 import shutil
 import tempfile
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body_bytes: int = 0
     part_names: list[str] = field(default_factory=list)
+    at: float = field(default_factory=time.monotonic)
 
 
 RECORD = web.RequestKey("record", RecordedRequest)

@@ -1,0 +1,93 @@
+"""Team cleanup (admins): `/pins cleanup` or App Home -> filters -> preview -> confirm."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import blocks
+from bot.cleanup import CleanupFilter, candidates, parse_filters, run_cleanup
+from bot.services import Services
+from bot.store import LedgerUnavailable
+
+log = logging.getLogger(__name__)
+
+NOT_ADMIN = ("Only admins (workspace admins, or users in PINBOT_ADMIN_USERS) can run a team "
+             "cleanup.")
+
+
+def _ids(body: dict[str, Any]) -> tuple[str, str]:
+    user = body.get("user") or {}
+    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    return team, str(user.get("id") or "")
+
+
+async def open_cleanup(
+    services: Services, client: AsyncWebClient, trigger_id: str, team: str, user: str
+) -> None:
+    """Admins get the filters dialog; anyone else a modal saying who can."""
+    admin = await services.pins.admins.is_admin(client, team, user)
+    view = blocks.cleanup_modal() if admin else blocks.notice_modal("Team cleanup", NOT_ADMIN)
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        log.warning("views.open (cleanup) failed: %s", exc.response.get("error"))
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.action(blocks.HOME_CLEANUP)
+    async def on_home_cleanup(ack: AsyncAck, body: dict[str, Any],
+                              client: AsyncWebClient) -> None:
+        await ack()
+        services.tasks.submit("cleanup dialog", open_cleanup, services, client,
+                              str(body.get("trigger_id") or ""), *_ids(body))
+
+    @app.view(blocks.CLEANUP_MODAL)
+    async def on_filters(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                         client: AsyncWebClient) -> None:
+        team, user = _ids(body)
+        parsed = parse_filters((view.get("state") or {}).get("values") or {})
+        if isinstance(parsed, dict):
+            await ack(response_action="errors", errors=parsed)
+            return
+        if not await services.pins.admins.is_admin(client, team, user):
+            await ack(response_action="update",
+                      view=blocks.notice_modal("Team cleanup", NOT_ADMIN))
+            return
+        try:
+            rows = await candidates(services.ledger, team, parsed)
+        except LedgerUnavailable as exc:
+            await ack(response_action="update",
+                      view=blocks.notice_modal("Team cleanup", exc.user_message))
+            return
+        size = sum(r.size or 0 for r in rows)
+        await ack(response_action="update", view=blocks.cleanup_preview(
+            parsed.describe(), [r.as_pin() for r in rows[:10]], len(rows), size,
+            parsed.to_json()))
+
+    @app.view(blocks.CLEANUP_CONFIRM)
+    async def on_confirm(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                         client: AsyncWebClient) -> None:
+        await ack()  # closes the dialog; progress arrives as a message
+        team, user = _ids(body)
+        try:
+            flt = CleanupFilter.from_json(str(view.get("private_metadata") or "{}"))
+        except (ValueError, TypeError):
+            log.warning("cleanup confirm with malformed filters")
+            return
+        services.tasks.submit("cleanup", confirmed, client, team, user, flt)
+
+    async def confirmed(client: AsyncWebClient, team: str, user: str,
+                        flt: CleanupFilter) -> None:
+        if not await services.pins.admins.is_admin(client, team, user):
+            log.warning("cleanup confirm by non-admin %s refused", user)
+            return
+        await run_cleanup(
+            ledger=services.ledger, w3ipfs=services.w3ipfs, client=client, team_id=team,
+            admin_id=user, flt=flt, rate_per_minute=services.settings.api_rate,
+            progress_interval=services.settings.progress_interval,
+        )
