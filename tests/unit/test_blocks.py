@@ -160,3 +160,32 @@ def test_notices() -> None:
     assert_valid(blocks.notice("hello"))
     assert_valid(blocks.failure("Could not pin " + LONG, "reason " * 1000))
     assert_valid(blocks.pinning(LONG, 10))
+
+
+def test_home_view_with_edge_data_stays_within_limits() -> None:
+    pins = [make_pin(i, metadata={"name": LONG}) for i in range(50)]
+    data = blocks.HomeData(
+        totals=None, keys_state="keys rejected", mine=pins, latest=pins,
+        owners={p.id: blocks.Owner("U1", "C1") for p in pins}, is_admin=True,
+        channel_settings=[(f"C{i:08d}", i % 2 == 0, "UADMIN") for i in range(80)],
+    )
+    view = blocks.home_view(data, gateway_url=GW)
+    assert view["type"] == "home" and len(view["blocks"]) <= 100
+    text = json.dumps(view, ensure_ascii=False)
+    assert "rejects the keys" in text and "Totals unavailable" in text and "Clean up" in text
+    member = blocks.home_view(blocks.HomeData(None, "ok", [], [], {}, False), gateway_url=GW)
+    assert "Admin" not in json.dumps(member) and "not pinned anything" in json.dumps(member)
+
+
+def test_cleanup_views() -> None:
+    modal = blocks.cleanup_modal()
+    assert modal["submit"]["text"] == "Preview" and len(modal["blocks"]) <= 100
+    rows = [make_pin(i) for i in range(30)]
+    preview = blocks.cleanup_preview("older than 90 days", rows, 30, 10**9, "{}")
+    text = json.dumps(preview, ensure_ascii=False)
+    assert "*30 pins*" in text and "…and 20 more" in text and preview["submit"]
+    empty = blocks.cleanup_preview("x", [], 0, 0, "{}")
+    assert "submit" not in empty and "Nothing to remove" in json.dumps(empty)
+    summary = blocks.cleanup_summary("x", 3, 1, 1, [("a.txt", "The service said no")])
+    assert_valid(summary)
+    assert "1 unpinned" in dump(summary) and "a.txt" in dump(summary)
