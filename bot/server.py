@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -103,6 +104,9 @@ async def run(
     else:
         log.info("pinbot listening on http://%s:%s/slack/events", settings.host, settings.port)
     health, _ = await services.health.run()
+    # Everything loaded so far lives as long as the process: keep the collector from
+    # rescanning it in full collections, which otherwise stall acks under load.
+    gc.freeze()
     if health == 503:
         log.error("the pinning API rejected W3IPFS_API_KEY/W3IPFS_SECRET_KEY; pins will fail")
     if stop is None:
