@@ -32,7 +32,10 @@ class RedactingFilter(logging.Filter):
         return _TOKEN_SHAPES.sub("[redacted]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed call: still scrub what it would show
+            message = f"{record.msg} {record.args}"
         scrubbed = self.scrub(message)
         if scrubbed != message or record.args:
             record.msg, record.args = scrubbed, None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,50 @@ from bot.w3ipfs import RetryPolicy, W3IPFSClient
 from tests.databases import fresh_database
 from tests.emulators.w3ipfs import W3IPFSEmulator
 
-API_KEY = "test-key"
-SECRET_KEY = "test-secret"
+API_KEY = "w3ipfs-api-key-7f3a91"
+SECRET_KEY = "w3ipfs-secret-c04e2b"
+#: Every secret the suite hands the app; none may ever appear in a log record.
+SECRETS = (
+    API_KEY, SECRET_KEY, "xoxb-test-token", "xapp-1-test-app-token",
+    "slack-signing-secret-9d21",
+)
 #: Retries as in production, minus the waiting, so fault tests stay fast.
 FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.01, backoff_max=0.05, max_retry_after=5)
+
+
+class _SecretWatch(logging.Handler):
+    """Sees every log record of the whole run, at DEBUG, formatted with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(message)s"))
+        self.leaks: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # a broken record is not this handler's business
+            return
+        for secret in SECRETS:
+            if secret in text:
+                self.leaks.append((record.name, text[:300]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    """SECURITY.md's claim, checked over the full suite: no secret reaches a log line,
+    at any level, from pinbot or from the libraries it drives."""
+    watch = _SecretWatch()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(watch)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(watch)
+        root.setLevel(previous)
+    assert not watch.leaks, f"secrets in logs: {watch.leaks[:5]}"
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tests.e2e.slack_driver import SlackDriver
 from tests.emulators.slack import SlackEmulator
 from tests.emulators.w3ipfs import W3IPFSEmulator
 
-SIGNING_SECRET = "test-signing-secret"
+SIGNING_SECRET = "slack-signing-secret-9d21"
 GATEWAY = "https://gw.example"
 
 

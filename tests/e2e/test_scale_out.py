@@ -20,7 +20,7 @@ import pytest
 from bot.cid import cid_v1_of
 from bot.pinning import SharedFile
 from bot.queue import RedisQueue
-from tests.conftest import API_KEY, SECRET_KEY
+from tests.conftest import API_KEY, SECRET_KEY, SECRETS
 from tests.databases import fresh_database
 from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.slack_driver import SlackDriver
@@ -82,6 +82,10 @@ class Cluster:
             except TimeoutError:
                 proc.kill()
         await self.driver.aclose()
+        for name in self.procs:  # the processes' own logs carry no secret either
+            text = (self.logs / f"{name}.log").read_text(errors="replace")
+            leaked = [s for s in SECRETS if s in text]
+            assert not leaked, f"{name} logged a secret"
 
 
 @pytest.fixture
