@@ -474,6 +474,10 @@ def home_view(data: HomeData, *, gateway_url: str) -> dict[str, Any]:
                                   "after a preview."),
                          accessory=ButtonElement(text="Clean up…", action_id=HOME_CLEANUP,
                                                  value="cleanup")),
+            SectionBlock(text=_md("*Pinning keys*: pin this workspace's files into its own "
+                                  "W3IPFS account."),
+                         accessory=ButtonElement(text="Pinning keys…", action_id="home_keys",
+                                                 value="keys")),
         ]
     return {"type": "home", "blocks": [b.to_dict() for b in blocks[:100]]}
 
@@ -593,3 +597,35 @@ def cleanup_summary(description: str, total: int, done: int, skipped: int,
         lines.append(f"…and {len(failed) - 10} more failures")
     return _render(f"Cleanup finished: {done} of {total} unpinned",
                    [SectionBlock(text=_md("\n".join(lines)))])
+
+
+KEYS_MODAL = "keys_setup"
+HOME_KEYS = "home_keys"
+
+
+def keys_modal(current_last4: str | None) -> dict[str, Any]:
+    """Set the workspace's W3IPFS key pair. Nothing is ever shown back but the last 4."""
+    now = (f"This workspace uses its own pinning account (API key ending in "
+           f"`{escape(current_last4)}`)." if current_last4 else
+           "This workspace uses pinbot's default pinning account.")
+
+    def secret_input(block: str, label: str) -> dict[str, Any]:
+        return {"type": "input", "block_id": block,
+                "label": {"type": "plain_text", "text": label},
+                "element": {"type": "plain_text_input", "action_id": "v",
+                            "max_length": 200}}
+
+    return {
+        "type": "modal", "callback_id": KEYS_MODAL,
+        "title": {"type": "plain_text", "text": "Pinning keys"},
+        "submit": {"type": "plain_text", "text": "Check and save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            SectionBlock(text=_md(
+                f"{now}\nEnter a W3IPFS API key pair to pin this workspace's files into its "
+                "own account. The keys are checked with the service before they are saved, "
+                "stored encrypted, and never shown again.")).to_dict(),
+            secret_input("api_key", "API key (pinning_api_key)"),
+            secret_input("secret_key", "Secret key (pinning_secret_key)"),
+        ],
+    }

@@ -31,6 +31,7 @@ from rich.table import Table
 from . import __doc__ as package_doc
 from .cid import InvalidCIDError, StreamingCID, parse_cid, same_content
 from .format import gateway_link, human_size, short_cid, short_date
+from .keys import KeyVaultError
 from .queue import QueueUnavailable
 from .settings import ConfigError, Settings, load_settings
 from .store import LedgerUnavailable, SchemaError
@@ -335,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("worker", "run upload jobs from Redis (needs PINBOT_REDIS_URL)")
     p.set_defaults(handler=None)
 
+    p = add("keys", "per-workspace pinning keys")
+    p.add_argument("keys_command", choices=("rotate",), metavar="rotate",
+                   help="re-encrypt every stored key pair with the first PINBOT_ENCRYPTION_KEY")
+    p.set_defaults(handler=None)
+
     p = add("db", "database maintenance")
     p.add_argument("db_command", choices=("upgrade",), metavar="upgrade",
                    help="apply schema migrations (serve also does this at start)")
@@ -404,6 +410,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             logs.configure(settings.log_level, secrets_of(settings))
             run_worker(settings)
             return
+        if args.command == "keys":
+            from .server import rotate_keys
+
+            count = rotate_keys(settings)
+            sys.stdout.write(f"re-encrypted {count} workspace key pair(s) with the first key\n")
+            return
         if args.command == "db":
             from .server import upgrade_database
 
@@ -411,7 +423,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.stdout.write(f"database schema at revision {revision} (latest)\n")
             return
         code = asyncio.run(_with_client(settings, args.handler, args))
-    except (ConfigError, LedgerUnavailable, SchemaError, QueueUnavailable) as exc:
+    except (ConfigError, LedgerUnavailable, SchemaError, QueueUnavailable,
+            KeyVaultError) as exc:
         _fail(str(exc), EXIT_CONFIG)
     except CLIError as exc:
         _fail(str(exc), exc.code)

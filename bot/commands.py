@@ -125,6 +125,11 @@ class PinsQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class Setup:
+    """`/pin setup`: an admin sets this workspace's own W3IPFS keys."""
+
+
+@dataclass(frozen=True, slots=True)
 class AutoPin:
     """`/pin auto on|off` (None: just say what the setting is)."""
 
@@ -150,6 +155,7 @@ USAGE = {
     "/pin": (
         "*`/pin <CID> [name]`* pins content that is already on IPFS.\n"
         f"Example: `/pin {EXAMPLE_CID} greeting.txt`\n"
+        "*`/pin setup`* (admins) sets this workspace's own W3IPFS keys.\n"
         "*`/pin auto on|off`* (admins) turns automatic pinning of shared files on or off "
         "for this channel; `/pin auto` shows the setting.\n"
         "To pin a file, just share it in a channel where pinbot is: it replies in the thread."
@@ -178,10 +184,12 @@ def looks_like_pin_id(word: str) -> bool:
     return bool(_PIN_ID.match(word)) and any(c.isdigit() for c in word)
 
 
-def parse_pin(text: str) -> PinCID | AutoPin:
+def parse_pin(text: str) -> PinCID | AutoPin | Setup:
     words = text.split()
     if _is_help(words):
         raise HelpRequested("/pin")
+    if len(words) == 1 and words[0].lower() == "setup":
+        return Setup()
     if words[0].lower() == "auto":
         if len(words) == 1:
             return AutoPin(None)

@@ -24,6 +24,7 @@ from .commands import PAGE_SIZE, PinsQuery
 from .dedupe import TTLSet
 from .format import human_size
 from .jobs import InProcessJobs
+from .keys import KeyVault, KeyVaultError
 from .permissions import Admins, unpin_refusal
 from .progress import ProgressReporter
 from .reactions import DONE, FAILED, WORKING, Reactions
@@ -37,8 +38,9 @@ from .slack_files import (
     check_file,
 )
 from .store import Ledger, LedgerUnavailable, PinRecord
-from .store.ledger import RECHECK_AFTER, ChannelSettings, utcnow
+from .store.ledger import RECHECK_AFTER, ChannelSettings, WorkspaceKeys, utcnow
 from .w3ipfs import (
+    AuthenticationError,
     DirectoryEntry,
     NotFoundError,
     Pin,
@@ -116,11 +118,50 @@ class PinService:
         self.jobs = jobs
         self.admins = admins or Admins(settings.admin_users)
         self.channels = ChannelSettings(ledger)
+        self.keys = WorkspaceKeys(ledger)
+        self.vault = KeyVault(settings.encryption_key) if settings.encryption_key else None
+        self._team_clients: dict[str, tuple[float, W3IPFSClient]] = {}
         self._events_fallback = TTLSet(DAY)
 
     @property
     def gateway_url(self) -> str:
         return self.settings.w3ipfs_gateway_url
+
+    # -- which pinning account ------------------------------------------------------------
+
+    async def client_for(self, team_id: str) -> W3IPFSClient:
+        """The workspace's own pinning account if an admin set one, else the env keys.
+
+        Clients share one connection pool; a team's is cached for a minute, so a key change
+        takes effect within that (and at once in this process, see `forget_team`).
+        """
+        if self.vault is None or not team_id:
+            return self.w3ipfs
+        cached = self._team_clients.get(team_id)
+        if cached is not None and time.monotonic() - cached[0] < 60:
+            return cached[1]
+        try:
+            stored = await self.keys.get(team_id)
+        except LedgerUnavailable as exc:
+            if cached is not None:
+                return cached[1]
+            log.warning("workspace keys unreadable, using the default account: %s", exc)
+            return self.w3ipfs
+        client = self.w3ipfs
+        if stored is not None:
+            try:
+                client = self.w3ipfs.with_credentials(
+                    self.vault.decrypt(stored.api_key_enc),
+                    self.vault.decrypt(stored.secret_key_enc),
+                )
+            except KeyVaultError as exc:
+                log.error("team %s: %s", team_id, exc)
+                raise AuthenticationError(str(exc)) from None
+        self._team_clients[team_id] = (time.monotonic(), client)
+        return client
+
+    def forget_team(self, team_id: str) -> None:
+        self._team_clients.pop(team_id, None)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -292,7 +333,7 @@ class PinService:
             await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 300.0)
             try:
-                pin = await self.w3ipfs.get_pin(pin.id)
+                pin = await (await self.client_for(shared.team_id)).get_pin(pin.id)
             except W3IPFSError as exc:
                 log.info("status of %s not read: %s", pin.id, exc)
         if pin.state is PinState.PINNING:
@@ -319,7 +360,7 @@ class PinService:
         """After a worker died mid-job, the upload may have reached the service: find it by
         the metadata every upload carries, instead of pinning the file a second time."""
         try:
-            page = await self.w3ipfs.list_pins(
+            page = await (await self.client_for(shared.team_id)).list_pins(
                 limit=5, pinned="true",
                 metadata={"slack_team": shared.team_id, "slack_file": file.id},
             )
@@ -450,7 +491,7 @@ class PinService:
                 yield chunk
 
         try:
-            pin = await self.w3ipfs.pin_file(
+            pin = await (await self.client_for(shared.team_id)).pin_file(
                 source, file.name, file.size,
                 {
                     "slack_team": shared.team_id,
@@ -548,7 +589,7 @@ class PinService:
         entries = [DirectoryEntry(name, self._reopenable(file), file.size)
                    for name, file in zip(names, usable, strict=True)]
         try:
-            pin = await self.w3ipfs.pin_directory(
+            pin = await (await self.client_for(team_id)).pin_directory(
                 folder, entries, {"slack_team": team_id, "slack_channel": channel_id,
                                   "slack_user": user_id, "slack_message": message_ts},
             )
@@ -604,7 +645,7 @@ class PinService:
                                               channel_id=channel_id)
             else:
                 try:
-                    pin = await self.w3ipfs.pin_by_hash(
+                    pin = await (await self.client_for(team_id)).pin_by_hash(
                         cid, {"slack_team": team_id, "slack_user": user_id}, name=name or cid
                     )
                 except W3IPFSError as exc:
@@ -616,7 +657,7 @@ class PinService:
         pin = existing.as_pin()
         if existing.pin_id:
             try:
-                pin = await self.w3ipfs.get_pin(existing.pin_id)
+                pin = await (await self.client_for(team_id)).get_pin(existing.pin_id)
             except NotFoundError:
                 await self.ledger.mark_gone(team_id, existing.pin_id)
                 return await self.pin_cid(cid, name, team_id=team_id, user_id=user_id,
@@ -631,7 +672,7 @@ class PinService:
             return await self._metadata_search(query, team_id)
         if query.scope != "all":
             return await self._ledger_page(query, team_id)
-        page = await self.w3ipfs.list_pins(
+        page = await (await self.client_for(team_id)).list_pins(
             offset=query.offset,
             limit=PAGE_SIZE,
             pinned=query.api_pinned,
@@ -655,7 +696,7 @@ class PinService:
         """`key=value`: the API's metadata filter over every pin of the account."""
         assert query.search is not None
         key, _, value = query.search.partition("=")
-        page = await self.w3ipfs.list_pins(
+        page = await (await self.client_for(team_id)).list_pins(
             offset=query.offset, limit=PAGE_SIZE, pinned=query.api_pinned,
             sort_by=query.sort, sort_order="DESC" if query.order == "desc" else "ASC",
             metadata={key.strip(): value.strip()},
@@ -691,7 +732,7 @@ class PinService:
         ):
             return record.as_pin()
         try:
-            pin = await self.w3ipfs.get_pin(record.pin_id)
+            pin = await (await self.client_for(record.team_id)).get_pin(record.pin_id)
         except NotFoundError:
             await self.ledger.mark_gone(record.team_id, record.pin_id)
             return replace(record, state="unpinned", unpinned_at=utcnow()).as_pin()
@@ -703,7 +744,7 @@ class PinService:
 
     async def details(self, pin_id: str, team_id: str) -> tuple[Pin, blocks.Owner | None]:
         try:
-            pin = await self.w3ipfs.get_pin(pin_id)
+            pin = await (await self.client_for(team_id)).get_pin(pin_id)
         except NotFoundError:
             await self._quietly(self.ledger.mark_gone(team_id, pin_id))
             raise
@@ -722,7 +763,7 @@ class PinService:
         """Everything App Home shows, each part degrading on its own when a source fails."""
         totals, latest = None, []
         try:
-            page = await self.w3ipfs.list_pins(limit=5, pinned="true")
+            page = await (await self.client_for(team_id)).list_pins(limit=5, pinned="true")
             totals, latest = page.totals, page.pins
         except W3IPFSError as exc:
             log.info("home without API data: %s", exc)
@@ -764,10 +805,13 @@ class PinService:
             )
         return verdicts
 
-    async def lookup(self, pin_ids: Sequence[str]) -> tuple[list[Pin], list[str]]:
+    async def lookup(
+        self, team_id: str, pin_ids: Sequence[str]
+    ) -> tuple[list[Pin], list[str]]:
         """Split ids into known pins and unknown ids (other errors propagate)."""
+        client = await self.client_for(team_id)
         found = await asyncio.gather(
-            *(self.w3ipfs.get_pin(i) for i in pin_ids), return_exceptions=True
+            *(client.get_pin(i) for i in pin_ids), return_exceptions=True
         )
         pins: list[Pin] = []
         unknown: list[str] = []
@@ -787,13 +831,13 @@ class PinService:
         outcomes = []
         for pin_id in pin_ids:
             try:
-                pin = await self.w3ipfs.get_pin(pin_id)
+                pin = await (await self.client_for(team_id)).get_pin(pin_id)
                 verdict = (await self.can_unpin(client, team_id, user_id, [pin]))[pin.id]
                 if verdict is not None:
                     log.info("unpin %s by %s refused", pin_id, user_id)
                     outcomes.append(blocks.UnpinOutcome(pin_id, error=verdict))
                     continue
-                pin = await self.w3ipfs.unpin(pin_id)
+                pin = await (await self.client_for(team_id)).unpin(pin_id)
             except NotFoundError:
                 await self._quietly(self.ledger.mark_gone(team_id, pin_id))
                 outcomes.append(blocks.UnpinOutcome(pin_id, error="no such pin"))

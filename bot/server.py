@@ -19,9 +19,11 @@ from slack_bolt.async_app import AsyncApp
 
 from . import logs, metrics
 from .app import create_app
+from .keys import KeyVault
 from .services import Services
 from .settings import Settings
 from .store import Ledger, upgrade
+from .store.ledger import WorkspaceKeys
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,28 @@ def serve(settings: Settings) -> None:
         settings.slack_signing_secret = settings.slack_app_token  # unused in Socket Mode
     logs.configure(settings.log_level, secrets_of(settings))
     asyncio.run(run(settings))
+
+
+def rotate_keys(settings: Settings) -> int:
+    """`pinbot keys rotate`: re-encrypt stored key pairs with the primary encryption key."""
+    settings.require("encryption_key")
+    assert settings.encryption_key is not None
+    vault = KeyVault(settings.encryption_key)
+
+    async def go() -> int:
+        ledger = await Ledger.open(settings.database_url)
+        try:
+            await upgrade(ledger.engine)
+            keys = WorkspaceKeys(ledger)
+            rows = await keys.all()
+            for row in rows:
+                await keys.put(row.team_id, vault.rotate(row.api_key_enc),
+                               vault.rotate(row.secret_key_enc), row.last4, row.updated_by)
+            return len(rows)
+        finally:
+            await ledger.close()
+
+    return asyncio.run(go())
 
 
 def upgrade_database(settings: Settings) -> str:

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     admin_users: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("PINBOT_ADMIN_USERS")
     )
+    encryption_key: SecretStr | None = Field(
+        None, validation_alias=_env("PINBOT_ENCRYPTION_KEY")
+    )
     api_rate: float = Field(180, gt=0, validation_alias=_env("PINBOT_API_RATE"))
     pin_reaction: str = Field("pushpin", min_length=1, max_length=100,
                               validation_alias=_env("PINBOT_PIN_REACTION"))
@@ -90,7 +93,16 @@ class Settings(BaseSettings):
     job_timeout: float = Field(3600, gt=0, validation_alias=_env("PINBOT_JOB_TIMEOUT"))
 
 
-    @field_validator("redis_url", "slack_app_token", mode="before")
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from .keys import parse_keys
+
+            parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("redis_url", "slack_app_token", "encryption_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

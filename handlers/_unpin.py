@@ -19,7 +19,7 @@ async def confirm_step(
 ) -> blocks.Message:
     """Known pins this user may unpin get the Unpin button; the others are explained."""
     try:
-        pins, unknown = await services.pins.lookup(pin_ids)
+        pins, unknown = await services.pins.lookup(team_id, pin_ids)
         verdicts = await services.pins.can_unpin(client, team_id, user_id, pins)
     except (W3IPFSError, LedgerUnavailable) as exc:
         log.warning("unpin lookup failed: %s", exc)

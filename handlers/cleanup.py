@@ -87,7 +87,8 @@ def register(app: AsyncApp, services: Services) -> None:
             log.warning("cleanup confirm by non-admin %s refused", user)
             return
         await run_cleanup(
-            ledger=services.ledger, w3ipfs=services.w3ipfs, client=client, team_id=team,
+            ledger=services.ledger, w3ipfs=await services.pins.client_for(team), client=client,
+            team_id=team,
             admin_id=user, flt=flt, rate_per_minute=services.settings.api_rate,
             progress_interval=services.settings.progress_interval,
         )

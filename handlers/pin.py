@@ -9,12 +9,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.commands import AutoPin, PinCID, parse_pin
+from bot.commands import AutoPin, PinCID, Setup, parse_pin
 from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import W3IPFSError
 
 from ._parse import parse_or_reply
+from .keys import open_keys
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,12 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         parsed = await parse_or_reply(ack, command, parse_pin)
         if parsed is None:
+            return
+        if isinstance(parsed, Setup):
+            await ack()
+            services.tasks.submit("keys dialog", open_keys, services, client,
+                                  command.get("trigger_id", ""), command.get("team_id", ""),
+                                  command.get("user_id", ""))
             return
         if isinstance(parsed, AutoPin):
             await ack()

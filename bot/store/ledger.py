@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from ..w3ipfs import Pin, PinMetadata, PinState
-from .models import ChannelSettingRow, EventRow, PinRow
+from .models import ChannelSettingRow, EventRow, PinRow, WorkspaceKeyRow
 
 log = logging.getLogger(__name__)
 
@@ -460,6 +460,65 @@ class ChannelSettings:
         except DB_ERRORS as exc:
             raise LedgerUnavailable(_reason(exc)) from None
         return [(r.channel_id, r.auto_pin, r.updated_by) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKeys:
+    team_id: str
+    api_key_enc: str
+    secret_key_enc: str
+    last4: str
+    updated_by: str | None
+
+
+class WorkspaceKeys:
+    """Encrypted per-workspace key pairs (the vault encrypts; this only stores)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._session = ledger._session
+
+    async def get(self, team_id: str) -> StoredKeys | None:
+        try:
+            async with self._session() as session:
+                row = await session.get(WorkspaceKeyRow, team_id)
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        return _stored(row) if row is not None else None
+
+    async def put(self, team_id: str, api_key_enc: str, secret_key_enc: str, last4: str,
+                  by_user: str | None) -> None:
+        try:
+            async with self._session.begin() as session:
+                row = await session.get(WorkspaceKeyRow, team_id)
+                if row is None:
+                    row = WorkspaceKeyRow(team_id=team_id)
+                    session.add(row)
+                row.api_key_enc, row.secret_key_enc = api_key_enc, secret_key_enc
+                row.api_key_last4, row.updated_by, row.updated_at = last4, by_user, utcnow()
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+
+    async def delete(self, team_id: str) -> bool:
+        try:
+            async with self._session.begin() as session:
+                result = await session.execute(
+                    delete(WorkspaceKeyRow).where(WorkspaceKeyRow.team_id == team_id))
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        return _rowcount(result) > 0
+
+    async def all(self) -> list[StoredKeys]:
+        try:
+            async with self._session() as session:
+                rows = (await session.scalars(select(WorkspaceKeyRow))).all()
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(_reason(exc)) from None
+        return [_stored(r) for r in rows]
+
+
+def _stored(row: WorkspaceKeyRow) -> StoredKeys:
+    return StoredKeys(row.team_id, row.api_key_enc, row.secret_key_enc, row.api_key_last4,
+                      row.updated_by)
 
 
 def _rowcount(result: Any) -> int:

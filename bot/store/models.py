@@ -89,3 +89,16 @@ class ChannelSettingRow(Base):
     auto_pin: Mapped[bool] = mapped_column(Boolean)
     updated_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WorkspaceKeyRow(Base):
+    """A workspace's own W3IPFS key pair, Fernet-encrypted; the env keys are the fallback."""
+
+    __tablename__ = "workspace_keys"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    api_key_enc: Mapped[str] = mapped_column(Text)
+    secret_key_enc: Mapped[str] = mapped_column(Text)
+    api_key_last4: Mapped[str] = mapped_column(String(8))
+    updated_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

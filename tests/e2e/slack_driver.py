@@ -99,12 +99,13 @@ class SlackDriver:
         )
 
     async def command(
-        self, command: str, text: str = "", *, user: str = "UALICE", channel: str = "C0GENERAL"
+        self, command: str, text: str = "", *, user: str = "UALICE", channel: str = "C0GENERAL",
+        team: str | None = None,
     ) -> Sent:
         response_url = self.slack.response_url()
         form = {
             "token": "legacy-verification-token",
-            "team_id": self.slack.team_id,
+            "team_id": team or self.slack.team_id,
             "team_domain": "example",
             "channel_id": channel,
             "channel_name": "general",
@@ -186,11 +187,11 @@ class SlackDriver:
 
     async def view_submission(
         self, callback_id: str, *, private_metadata: str = "", user: str = "UALICE",
-        values: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None, team: str | None = None,
     ) -> Sent:
         payload = {
             "type": "view_submission",
-            "team": {"id": self.slack.team_id, "domain": "example"},
+            "team": {"id": team or self.slack.team_id, "domain": "example"},
             "user": {"id": user, "username": user.lower(), "team_id": self.slack.team_id},
             "api_app_id": APP_ID, "token": "legacy-verification-token",
             "trigger_id": f"{next(self._ids)}.123.abc",
