@@ -6,7 +6,11 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .services import Services
@@ -15,12 +19,21 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
-def create_slack_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client: honours SLACK_API_URL and waits out 429s (Retry-After)."""
-    assert settings.slack_bot_token is not None
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-    )
+BOT_SCOPES = (
+    "files:read", "chat:write", "commands", "users:read", "reactions:write", "reactions:read",
+    "channels:history", "groups:history",
+)
+
+
+def create_slack_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
+    """The Web API client: honours SLACK_API_URL and waits out 429s (Retry-After).
+
+    Single-workspace mode uses SLACK_BOT_TOKEN; in OAuth mode Bolt makes one per request with
+    the installing workspace's token (same base URL and retry handlers).
+    """
+    if token is None and settings.slack_bot_token is not None:
+        token = settings.slack_bot_token.get_secret_value()
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     return client
 
@@ -32,14 +45,49 @@ class _SameTokenNotice(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
+def create_oauth_flow(settings: Settings, services: Services) -> AsyncOAuthFlow:
+    """Bolt's install flow (`/slack/install`, `/slack/oauth_redirect`) on our database."""
+    assert settings.slack_client_id and settings.slack_client_secret is not None
+    assert services.installations is not None
+    oauth_settings = AsyncOAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        scopes=list(BOT_SCOPES),
+        installation_store=services.installations,
+        installation_store_bot_only=True,
+        state_store=AsyncSQLAlchemyOAuthStateStore(expiration_seconds=600,
+                                                   engine=services.ledger.engine),
+        token_rotation_expiration_minutes=120,
+    )
+    return AsyncOAuthFlow(client=create_slack_client(settings), settings=oauth_settings)
+
+
 def create_app(settings: Settings, services: Services) -> AsyncApp:
-    settings.require("slack_bot_token", "slack_signing_secret")
+    settings.require("slack_signing_secret")
+    if not settings.oauth:
+        settings.require("slack_bot_token")
     assert settings.slack_signing_secret is not None
     bolt_logger = logging.getLogger("slack_bolt")
     if not any(isinstance(f, _SameTokenNotice) for f in bolt_logger.filters):
         bolt_logger.addFilter(_SameTokenNotice())
+    client = create_slack_client(settings)
+    authorize = None
+    if settings.oauth:
+        assert services.installations is not None and settings.slack_client_secret is not None
+        # Built here (not by Bolt) so token rotation calls Slack through SLACK_API_URL too.
+        authorize = AsyncInstallationStoreAuthorize(
+            logger=bolt_logger,
+            installation_store=services.installations,
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret.get_secret_value(),
+            token_rotation_expiration_minutes=120,
+            bot_only=True,
+            client=client,
+        )
     app = AsyncApp(
-        client=create_slack_client(settings),
+        client=client,
+        authorize=authorize,  # type: ignore[arg-type]  # Bolt accepts AsyncAuthorize too
+        oauth_flow=create_oauth_flow(settings, services) if settings.oauth else None,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         # Listeners are ack + lazy pairs (handlers/): the ack half runs inline and the
         # response leaves as soon as it returns; the work runs lazily afterwards.

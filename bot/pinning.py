@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -275,7 +276,8 @@ class PinService:
         started = time.monotonic()
         try:
             found = await self._find_existing_upload(shared, file) if record.reply_ts else None
-            result = found or await self.pin_slack_file(file, shared, progress.advance)
+            result = found or await self.pin_slack_file(file, shared, progress.advance,
+                                                        token=_token_of(client))
         except (SlackDownloadError, W3IPFSError) as exc:
             await progress.aclose()
             log.warning("pinning %s failed: %s", file.id, exc)
@@ -471,6 +473,7 @@ class PinService:
     async def pin_slack_file(
         self, file: SlackFile, shared: SharedFile,
         on_progress: Callable[[int], None] | None = None,
+        token: SecretStr | None = None,
     ) -> PinnedFile:
         """Stream the file from Slack into the pinning API, hashing the bytes on the way.
 
@@ -479,12 +482,12 @@ class PinService:
         upload starts, so a login page or wrong size is refused without touching the API.
         """
         assert file.size is not None
-        first: list[SlackDownload] = [await self.downloader.open(file)]
+        first: list[SlackDownload] = [await self.downloader.open(file, token)]
         opened: list[SlackDownload] = []
         hashers: list[StreamingCID] = []
 
         async def source() -> AsyncIterator[bytes]:
-            download = first.pop() if first else await self.downloader.open(file)
+            download = first.pop() if first else await self.downloader.open(file, token)
             opened.append(download)
             hashers.append(StreamingCID())
             async for chunk in download:
@@ -586,7 +589,7 @@ class PinService:
             await self._forget(claim.record)
             return
         await self._quietly(self.ledger.set_reply(claim.record.id, placeholder))
-        entries = [DirectoryEntry(name, self._reopenable(file), file.size)
+        entries = [DirectoryEntry(name, self._reopenable(file, _token_of(client)), file.size)
                    for name, file in zip(names, usable, strict=True)]
         try:
             pin = await (await self.client_for(team_id)).pin_directory(
@@ -610,11 +613,13 @@ class PinService:
                                note=(note + "\n" if note else "") + listing)
         await self._update(client, channel_id, placeholder, card)
 
-    def _reopenable(self, file: SlackFile) -> Callable[[], AsyncIterator[bytes]]:
+    def _reopenable(
+        self, file: SlackFile, token: SecretStr | None
+    ) -> Callable[[], AsyncIterator[bytes]]:
         """A source that downloads the file again each time it is read (so retries work)."""
 
         async def stream() -> AsyncIterator[bytes]:
-            download = await self.downloader.open(file)
+            download = await self.downloader.open(file, token)
             try:
                 async for chunk in download:
                     yield chunk
@@ -900,6 +905,11 @@ class PinService:
             await client.chat_postEphemeral(**kwargs)
         except SlackApiError as exc:
             log.error("chat.postEphemeral failed: %s", exc.response.get("error"))
+
+
+def _token_of(client: AsyncWebClient) -> SecretStr | None:
+    """The bot token the Slack client acts with: the right workspace's, in OAuth mode too."""
+    return SecretStr(client.token) if client.token else None
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:

@@ -83,7 +83,17 @@ class RedisQueue:
 async def pin_shared_file(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     shared = SharedFile(**payload)
     services = ctx["services"]
-    await services.pins.handle_shared_file(shared, ctx["slack"], ctx["bot_user_id"])
+    slack, bot_user_id = ctx["slack"], ctx["bot_user_id"]
+    if services.installations is not None:  # OAuth: act with this workspace's own token
+        bot = await services.installations.async_find_bot(enterprise_id=None,
+                                                          team_id=shared.team_id)
+        if bot is None:
+            log.warning("no installation for team %s: job for %s dropped", shared.team_id,
+                        shared.file_id)
+            return "not installed"
+        slack = await services.slack_for(shared.team_id)
+        bot_user_id = bot.bot_user_id
+    await services.pins.handle_shared_file(shared, slack, bot_user_id)
     return f"{shared.file_id} handled"
 
 
@@ -96,8 +106,10 @@ def build_worker(settings: Settings) -> Worker:
 
         services = await Services.create(settings, with_queue=False)
         slack = create_slack_client(settings)
-        auth = await slack.auth_test()
-        ctx.update(services=services, slack=slack, bot_user_id=auth.get("user_id"))
+        bot_user_id = None
+        if not settings.oauth:
+            bot_user_id = (await slack.auth_test()).get("user_id")
+        ctx.update(services=services, slack=slack, bot_user_id=bot_user_id)
         log.info("pinbot worker ready (concurrency %d)", settings.concurrency)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -121,5 +133,7 @@ def build_worker(settings: Settings) -> Worker:
 
 def run_worker(settings: Settings) -> None:
     """`pinbot worker`: run jobs until SIGTERM/SIGINT."""
-    settings.require("redis_url", "slack_bot_token", "w3ipfs_api_key", "w3ipfs_secret_key")
+    settings.require("redis_url", "w3ipfs_api_key", "w3ipfs_secret_key")
+    if not settings.oauth:
+        settings.require("slack_bot_token")
     build_worker(settings).run()

@@ -44,6 +44,20 @@ async def slack_events(request: web.Request) -> web.Response:
     return response
 
 
+async def oauth_install(request: web.Request) -> web.Response:
+    """`GET /slack/install`: the "Add to Slack" page (OAuth mode)."""
+    flow = request.app[BOLT].oauth_flow
+    assert flow is not None
+    return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+
+
+async def oauth_redirect(request: web.Request) -> web.Response:
+    """`GET /slack/oauth_redirect`: Slack sends the installer back here with a code."""
+    flow = request.app[BOLT].oauth_flow
+    assert flow is not None
+    return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+
+
 async def healthz(request: web.Request) -> web.Response:
     status, body = await request.app[SERVICES].health.run()
     services = request.app[SERVICES]
@@ -66,6 +80,11 @@ def build_web_app(
     if http_events:
         web_app[BOLT] = create_app(settings, services)
         web_app.router.add_post("/slack/events", slack_events)
+    if settings.oauth:
+        if BOLT not in web_app:
+            web_app[BOLT] = create_app(settings, services)
+        web_app.router.add_get("/slack/install", oauth_install)
+        web_app.router.add_get("/slack/oauth_redirect", oauth_redirect)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics_endpoint)
 
@@ -79,7 +98,8 @@ def build_web_app(
 def secrets_of(settings: Settings) -> list[str]:
     values = [
         settings.w3ipfs_api_key, settings.w3ipfs_secret_key, settings.slack_bot_token,
-        settings.slack_signing_secret, settings.slack_app_token,
+        settings.slack_signing_secret, settings.slack_app_token, settings.slack_client_secret,
+        settings.encryption_key,
     ]
     return [v.get_secret_value() for v in values if v is not None]
 
@@ -126,7 +146,9 @@ async def run(
 
 def serve(settings: Settings) -> None:
     """`pinbot serve`: validate settings (one clear line on error), then run until signalled."""
-    settings.require("slack_bot_token", "w3ipfs_api_key", "w3ipfs_secret_key")
+    settings.require("w3ipfs_api_key", "w3ipfs_secret_key")
+    if not settings.oauth:
+        settings.require("slack_bot_token")
     if settings.slack_app_token is None:
         settings.require("slack_signing_secret")
     elif settings.slack_signing_secret is None:

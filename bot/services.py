@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import metrics
@@ -35,6 +37,8 @@ class Services:
     #: Interactive work after an ack (command and button replies): tracked, so shutdown and
     #: tests can wait for it, and separate from uploads so replies never queue behind them.
     tasks: InProcessJobs = field(default_factory=lambda: InProcessJobs(64))
+    #: OAuth mode: the workspaces' installations (bot tokens), on the ledger's database.
+    installations: AsyncSQLAlchemyInstallationStore | None = None
     health: HealthCheck = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,8 +58,9 @@ class Services:
 
         Migrations run here (on `pinbot serve` start) so a fresh install needs no extra step.
         """
-        settings.require("slack_bot_token", "w3ipfs_api_key", "w3ipfs_secret_key")
-        assert settings.slack_bot_token is not None
+        settings.require("w3ipfs_api_key", "w3ipfs_secret_key")
+        if not settings.oauth:
+            settings.require("slack_bot_token")
         ledger = ledger or await Ledger.open(settings.database_url)
         try:
             if migrate:
@@ -72,6 +77,11 @@ class Services:
         jobs = InProcessJobs(settings.concurrency)
         pins = PinService(settings, client, downloader, ledger, jobs,
                           Admins(settings.admin_users))
+        installations = None
+        if settings.oauth:
+            assert settings.slack_client_id is not None
+            installations = AsyncSQLAlchemyInstallationStore(settings.slack_client_id,
+                                                             ledger.engine)
         queue = None
         if with_queue and settings.redis_url:
             try:
@@ -79,7 +89,32 @@ class Services:
             except QueueUnavailable:
                 await ledger.close()
                 raise
-        return cls(settings, client, downloader, ledger, pins, jobs, queue)
+        return cls(settings, client, downloader, ledger, pins, jobs, queue,
+                   installations=installations)
+
+    async def slack_for(self, team_id: str) -> AsyncWebClient | None:
+        """A Web API client with the workspace's own bot token (for work outside a request)."""
+        from .app import create_slack_client
+
+        if self.installations is None:
+            return create_slack_client(self.settings)
+        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None or not bot.bot_token:
+            return None
+        if bot.bot_refresh_token and self.settings.slack_client_secret is not None:
+            # Rotating tokens: refresh ahead of expiry, as Bolt does for requests.
+            assert self.settings.slack_client_id is not None
+            rotator = AsyncTokenRotator(
+                client_id=self.settings.slack_client_id,
+                client_secret=self.settings.slack_client_secret.get_secret_value(),
+                client=create_slack_client(self.settings),
+            )
+            refreshed = await rotator.perform_bot_token_rotation(
+                bot=bot, minutes_before_expiration=120)
+            if refreshed is not None:
+                await self.installations.async_save_bot(refreshed)
+                bot = refreshed
+        return create_slack_client(self.settings, bot.bot_token)
 
     async def dispatch(
         self, shared: SharedFile, client: AsyncWebClient, bot_user_id: str | None

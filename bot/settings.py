@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     )
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias=_env("SLACK_API_URL"))
+    slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_CLIENT_SECRET")
+    )
 
     database_url: str = Field(
         "sqlite+aiosqlite:///pinbot.db", validation_alias=_env("PINBOT_DATABASE_URL")
@@ -102,7 +106,8 @@ class Settings(BaseSettings):
             parse_keys(value.get_secret_value())
         return value
 
-    @field_validator("redis_url", "slack_app_token", "encryption_key", mode="before")
+    @field_validator("redis_url", "slack_app_token", "encryption_key", "slack_client_id",
+                     "slack_client_secret", "slack_bot_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -186,6 +191,11 @@ class Settings(BaseSettings):
         if self.auto_pin == "off" or not channel_id:
             return False
         return channel_id.upper() in self.auto_pin.split(",")
+
+    @property
+    def oauth(self) -> bool:
+        """OAuth distribution: installed per workspace, tokens from the installation store."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
     @property
     def max_file_bytes(self) -> int:

@@ -205,7 +205,7 @@ class SlackDownloader:
 
     def __init__(
         self,
-        token: SecretStr,
+        token: SecretStr | None,
         allowed_hosts: Sequence[str],
         *,
         timeout: float = 60.0,
@@ -240,7 +240,10 @@ class SlackDownloader:
                 "which is not a Slack file host (PINBOT_DOWNLOAD_HOSTS)",
                 "The file's download link does not point at Slack, so pinbot did not follow it.",
             )
-        bearer = (token or self._token).get_secret_value()
+        secret = token or self._token
+        if secret is None:
+            raise SlackDownloadError(f"{file.id}: no bot token to download with")
+        bearer = secret.get_secret_value()
         session = self._session_or_new()
         for _ in range(MAX_REDIRECTS + 1):
             headers = {"Authorization": f"Bearer {bearer}"} if host_allowed(

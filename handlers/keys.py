@@ -111,7 +111,16 @@ def register(app: AsyncApp, services: Services) -> None:
                                                                   context.team_id or ""))
 
     async def forget(team: str) -> None:
-        """An uninstalled workspace's pinning keys are deleted, not kept around."""
+        """An uninstalled workspace's tokens and pinning keys are deleted, not kept around.
+
+        (Bolt runs only the first listener that matches an event, so this one also does
+        what Bolt's own token-revocation listeners would.)
+        """
+        if services.installations is not None:
+            try:
+                await services.installations.async_delete_all(enterprise_id=None, team_id=team)
+            except Exception as exc:  # the store's driver errors are not one family
+                log.error("could not delete the installation of team %s: %r", team, exc)
         try:
             removed = await services.pins.keys.delete(team)
         except LedgerUnavailable as exc:

@@ -58,18 +58,19 @@ class SlackDriver:
 
     async def event(
         self, event: dict[str, Any], *, event_id: str | None = None,
-        retry_num: int | None = None, event_time: int | None = None,
+        retry_num: int | None = None, event_time: int | None = None, team: str | None = None,
     ) -> Sent:
+        team = team or self.slack.team_id
         envelope = {
             "token": "legacy-verification-token",
-            "team_id": self.slack.team_id,
+            "team_id": team,
             "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
             "event_id": event_id or f"Ev{uuid.uuid4().hex[:16].upper()}",
             "event_time": event_time if event_time is not None else int(time.time()),
             "authorizations": [{
-                "enterprise_id": None, "team_id": self.slack.team_id,
+                "enterprise_id": None, "team_id": team,
                 "user_id": self.slack.bot_user_id, "is_bot": True,
                 "is_enterprise_install": False,
             }],
@@ -84,7 +85,7 @@ class SlackDriver:
 
     async def file_shared(
         self, fake: FakeFile, *, channel: str | None = None, user: str | None = None,
-        event_id: str | None = None, retry_num: int | None = None,
+        event_id: str | None = None, retry_num: int | None = None, team: str | None = None,
     ) -> Sent:
         return await self.event(
             {
@@ -95,7 +96,7 @@ class SlackDriver:
                 "file": {"id": fake.id},
                 "event_ts": f"{time.time():.6f}",
             },
-            event_id=event_id, retry_num=retry_num,
+            event_id=event_id, retry_num=retry_num, team=team,
         )
 
     async def command(

@@ -104,6 +104,14 @@ class SlackEmulator:
         app_token: str = "xapp-1-test-app-token",
     ) -> None:
         self.app_token = app_token
+        #: Every valid bot token and the workspace it belongs to (OAuth installs add more).
+        self.tokens: dict[str, str] = {bot_token: team_id}
+        #: OAuth codes handed to installers: code -> team id.
+        self.oauth_codes: dict[str, str] = {}
+        self.client_id, self.client_secret = "111.222", "oauth-client-secret-71ab"
+        #: Token rotation on: installs get short-lived tokens plus a refresh token.
+        self.rotating_tokens = False
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> team
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: dict[str, dict[str, Any]] = {}
         self.bot_token = bot_token
@@ -287,8 +295,11 @@ class SlackEmulator:
             if token != self.app_token:
                 return web.json_response({"ok": False, "error": "invalid_auth"})
             return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"})
-        if token != self.bot_token:
+        if method == "oauth.v2.access":
+            return web.json_response(self._oauth_access(args, request))
+        if token not in self.tokens:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        args["_team"] = self.tokens[token]
         handler: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(
             self, "api_" + method.replace(".", "_"), None
         )
@@ -302,8 +313,49 @@ class SlackEmulator:
 
     def api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://example.slack.com/", "team": "Example",
-                "user": "pinbot", "team_id": self.team_id, "user_id": self.bot_user_id,
-                "bot_id": self.bot_id, "is_enterprise_install": False}
+                "user": "pinbot", "team_id": args.get("_team", self.team_id),
+                "user_id": self.bot_user_id, "bot_id": self.bot_id,
+                "is_enterprise_install": False}
+
+    def install_code(self, team_id: str) -> str:
+        """What Slack hands the installer's browser after they approve the app."""
+        code = f"code-{team_id}-{next(self._ids)}"
+        self.oauth_codes[code] = team_id
+        return code
+
+    def _oauth_access(self, args: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        import base64
+
+        client_id, secret = args.get("client_id"), args.get("client_secret")
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        if (client_id, secret) != (self.client_id, self.client_secret):
+            return {"ok": False, "error": "invalid_client_id"}
+        if args.get("grant_type") == "refresh_token":
+            team = self.refresh_tokens.pop(str(args.get("refresh_token")), None)
+            if team is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            for old in [t for t, owner in self.tokens.items() if owner == team]:
+                del self.tokens[old]  # the old access token stops working
+        else:
+            team = self.oauth_codes.pop(str(args.get("code")), None)
+            if team is None:
+                return {"ok": False, "error": "invalid_code"}
+        token = f"xoxb-{team}-{next(self._ids)}"
+        self.tokens[token] = team
+        rotation: dict[str, Any] = {}
+        if self.rotating_tokens:
+            refresh = f"xoxe-1-{team}-{next(self._ids)}"
+            self.refresh_tokens[refresh] = team
+            rotation = {"refresh_token": refresh, "expires_in": 60}
+        return {**rotation,
+            "ok": True, "app_id": "A0PINBOT", "authed_user": {"id": "UINSTALLER"},
+            "scope": "files:read,chat:write,commands", "token_type": "bot",
+            "access_token": token, "bot_user_id": self.bot_user_id,
+            "team": {"id": team, "name": f"Team {team}"}, "enterprise": None,
+            "is_enterprise_install": False,
+        }
 
     def api_files_info(self, args: dict[str, Any]) -> dict[str, Any]:
         fake = self.files.get(str(args.get("file")))
@@ -421,7 +473,7 @@ class SlackEmulator:
         self.downloads.append({"path": request.path, "authorization": auth})
         if fake is None or fake.deleted:
             return web.Response(status=404, text="not found")
-        if auth != f"Bearer {self.bot_token}" or fake.login_page:
+        if auth is None or auth.removeprefix("Bearer ") not in self.tokens or fake.login_page:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         if fake.redirect_host:
             raise web.HTTPFound(f"http://{fake.redirect_host}:{self.port}/cdn/{fake.id}")
