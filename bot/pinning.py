@@ -672,10 +672,13 @@ class PinService:
         return CIDPinResult(pin, existing)
 
     async def list_pins(self, query: PinsQuery, team_id: str) -> Listing:
-        """A page of pins: from the API for the whole account, from the ledger for mine/here."""
+        """A page of pins: from the API for the whole account (optionally filtered by a
+        `key=value` metadata search), from the ledger for mine/here/name searches."""
+        metadata = None
         if query.scope == "find" and query.search and "=" in query.search:
-            return await self._metadata_search(query, team_id)
-        if query.scope != "all":
+            key, _, value = query.search.partition("=")
+            metadata = {key.strip(): value.strip()}
+        elif query.scope != "all":
             return await self._ledger_page(query, team_id)
         page = await (await self.client_for(team_id)).list_pins(
             offset=query.offset,
@@ -683,6 +686,7 @@ class PinService:
             pinned=query.api_pinned,
             sort_by=query.sort,
             sort_order="DESC" if query.order == "desc" else "ASC",
+            metadata=metadata,
         )
         if not page.pins and query.offset > 0 and page.totals.files > 0:
             # The page emptied under us (pins removed meanwhile): show the last real page.
@@ -695,23 +699,6 @@ class PinService:
             owners = {pin_id: _owner(r) for pin_id, r in records.items()}
         except LedgerUnavailable as exc:
             log.warning("listing without attribution: %s", exc)
-        return Listing(page, owners)
-
-    async def _metadata_search(self, query: PinsQuery, team_id: str) -> Listing:
-        """`key=value`: the API's metadata filter over every pin of the account."""
-        assert query.search is not None
-        key, _, value = query.search.partition("=")
-        page = await (await self.client_for(team_id)).list_pins(
-            offset=query.offset, limit=PAGE_SIZE, pinned=query.api_pinned,
-            sort_by=query.sort, sort_order="DESC" if query.order == "desc" else "ASC",
-            metadata={key.strip(): value.strip()},
-        )
-        owners: dict[str, blocks.Owner] = {}
-        try:
-            records = await self.ledger.by_pin_ids(team_id, [p.id for p in page.pins])
-            owners = {pin_id: _owner(r) for pin_id, r in records.items()}
-        except LedgerUnavailable as exc:
-            log.warning("search without attribution: %s", exc)
         return Listing(page, owners)
 
     async def _ledger_page(self, query: PinsQuery, team_id: str) -> Listing:
