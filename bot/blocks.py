@@ -629,3 +629,20 @@ def keys_modal(current_last4: str | None) -> dict[str, Any]:
             secret_input("secret_key", "Secret key (pinning_secret_key)"),
         ],
     }
+
+
+PIN_EACH = "pin_each_file"
+PIN_FOLDER = "pin_as_folder"
+
+
+def shortcut_choice(count: int, value: str) -> Message:
+    """Several files in one message: pin each one, or the set as one folder (one CID)."""
+    return _render(f"Pin {count} files", [
+        SectionBlock(text=_md(f"This message has *{count} files*. Pin each one separately, or "
+                              "all of them as one folder (one CID for the set)?")),
+        ActionsBlock(elements=[
+            ButtonElement(text="Pin each file", action_id=PIN_EACH, value=value,
+                          style="primary"),
+            ButtonElement(text="Pin as folder", action_id=PIN_FOLDER, value=value),
+        ]),
+    ])

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from . import blocks
 from .store import Ledger, LedgerUnavailable, PinRecord
 from .store.ledger import utcnow
-from .w3ipfs import NotFoundError, W3IPFSClient, W3IPFSError
+from .w3ipfs import NotFoundError, W3IPFSClient, W3IPFSError, normalise_status
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,6 @@ class CleanupFilter:
         if self.name_contains and self.name_contains.lower() not in record.name.lower():
             return False
         if self.status != "any":
-            from .w3ipfs import normalise_status
-
             wanted = {"done": "pinned", "failed": "failed", "pinning": "pinning"}[self.status]
             if normalise_status(record.status).value != wanted:
                 return False

@@ -30,3 +30,10 @@ async def parse_or_reply(
                   **blocks.notice(str(exc), emoji=":warning:").as_kwargs())
         return None
     return parsed
+
+
+def actor(body: dict[str, Any]) -> tuple[str, str]:
+    """(team id, user id) of an interactive payload: buttons, menus, modals, shortcuts."""
+    user = body.get("user") or {}
+    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    return team, str(user.get("id") or "")

@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import NotFoundError, W3IPFSError
 
+from ._parse import actor
 from ._unpin import confirm_step
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,6 @@ def _value(action: dict[str, Any]) -> str:
     return str(action.get("value", ""))
 
 
-def _team(body: dict[str, Any]) -> str:
-    return str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-               or "")
-
-
-def _user(body: dict[str, Any]) -> str:
-    return str((body.get("user") or {}).get("id") or "")
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -49,7 +43,7 @@ def register(app: AsyncApp, services: Services) -> None:
         query: PinsQuery, body: dict[str, Any], respond: AsyncRespond, **kwargs: Any
     ) -> None:
         try:
-            listing = await services.pins.list_pins(query, _team(body))
+            listing = await services.pins.list_pins(query, actor(body)[0])
         except (W3IPFSError, LedgerUnavailable) as exc:
             await respond(**ephemeral,
                           **blocks.failure("Could not list pins", exc.user_message).as_kwargs())
@@ -77,7 +71,7 @@ def register(app: AsyncApp, services: Services) -> None:
         pin_id: str, body: dict[str, Any], respond: AsyncRespond, **kwargs: Any
     ) -> None:
         try:
-            pin, owner = await services.pins.details(pin_id, _team(body))
+            pin, owner = await services.pins.details(pin_id, actor(body)[0])
         except NotFoundError:
             message = blocks.notice(f"Pin `{blocks.escape(pin_id)}` no longer exists.",
                                     emoji=":grey_question:")
@@ -105,7 +99,7 @@ def register(app: AsyncApp, services: Services) -> None:
         if verb == "details":
             await show_details(pin_id, body, respond, **ephemeral)
         elif verb == "unpin":
-            message = await confirm_step(services, client, _team(body), _user(body), [pin_id])
+            message = await confirm_step(services, client, actor(body)[0], actor(body)[1], [pin_id])
             await respond(**ephemeral, **message.as_kwargs())
         # "open" carries a URL: Slack opens it in the browser; the ack is all it needs.
 
@@ -120,9 +114,9 @@ def register(app: AsyncApp, services: Services) -> None:
         if not ids:
             log.warning("unpin confirm with a malformed value")
             return
-        outcomes = await services.pins.unpin(client, _team(body), _user(body), ids)
+        outcomes = await services.pins.unpin(client, actor(body)[0], actor(body)[1], ids)
         await respond(replace_original=True,
-                      **blocks.unpin_result(outcomes, _user(body)).as_kwargs())
+                      **blocks.unpin_result(outcomes, actor(body)[1]).as_kwargs())
 
     async def on_unpin_cancel(
         action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
@@ -136,11 +130,11 @@ def register(app: AsyncApp, services: Services) -> None:
         client: AsyncWebClient,
     ) -> None:
         # The button's own confirm dialog was the confirm step.
-        pin_id, user = _value(action), _user(body)
+        pin_id, user = _value(action), actor(body)[1]
         if not looks_like_pin_id(pin_id):
             log.warning("unpin button with a malformed value %r", pin_id[:80])
             return
-        (outcome,) = await services.pins.unpin(client, _team(body), user, [pin_id])
+        (outcome,) = await services.pins.unpin(client, actor(body)[0], user, [pin_id])
         if outcome.pin is not None:
             message = blocks.unpinned_card(outcome.pin, gateway_url=gateway, by_user=user)
             await respond(replace_original=True, **message.as_kwargs())

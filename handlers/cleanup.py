@@ -14,16 +14,13 @@ from bot.cleanup import CleanupFilter, candidates, parse_filters, run_cleanup
 from bot.services import Services
 from bot.store import LedgerUnavailable
 
+from ._parse import actor
+
 log = logging.getLogger(__name__)
 
 NOT_ADMIN = ("Only admins (workspace admins, or users in PINBOT_ADMIN_USERS) can run a team "
              "cleanup.")
 
-
-def _ids(body: dict[str, Any]) -> tuple[str, str]:
-    user = body.get("user") or {}
-    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-    return team, str(user.get("id") or "")
 
 
 async def open_cleanup(
@@ -44,12 +41,12 @@ def register(app: AsyncApp, services: Services) -> None:
                               client: AsyncWebClient) -> None:
         await ack()
         services.tasks.submit("cleanup dialog", open_cleanup, services, client,
-                              str(body.get("trigger_id") or ""), *_ids(body))
+                              str(body.get("trigger_id") or ""), *actor(body))
 
     @app.view(blocks.CLEANUP_MODAL)
     async def on_filters(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                          client: AsyncWebClient) -> None:
-        team, user = _ids(body)
+        team, user = actor(body)
         parsed = parse_filters((view.get("state") or {}).get("values") or {})
         if isinstance(parsed, dict):
             await ack(response_action="errors", errors=parsed)
@@ -73,7 +70,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_confirm(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                          client: AsyncWebClient) -> None:
         await ack()  # closes the dialog; progress arrives as a message
-        team, user = _ids(body)
+        team, user = actor(body)
         try:
             flt = CleanupFilter.from_json(str(view.get("private_metadata") or "{}"))
         except (ValueError, TypeError):

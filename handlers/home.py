@@ -14,13 +14,10 @@ from bot.commands import looks_like_pin_id
 from bot.services import Services
 from bot.w3ipfs import W3IPFSError
 
+from ._parse import actor
+
 log = logging.getLogger(__name__)
 
-
-def _ids(body: dict[str, Any]) -> tuple[str, str]:
-    user = body.get("user") or {}
-    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-    return team, str(user.get("id") or "")
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -50,7 +47,7 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(blocks.HOME_REFRESH)
     async def on_refresh(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        services.tasks.submit("home refresh", publish, client, *_ids(body))
+        services.tasks.submit("home refresh", publish, client, *actor(body))
 
     @app.action(blocks.HOME_ROW_MENU)
     async def on_row(
@@ -65,7 +62,7 @@ def register(app: AsyncApp, services: Services) -> None:
                               ).partition(":")
         if verb not in ("details", "unpin") or not looks_like_pin_id(pin_id):
             return
-        team, user = _ids(body)
+        team, user = actor(body)
         trigger = str(body.get("trigger_id") or "")
         try:
             pin, owner = await services.pins.details(pin_id, team)
@@ -87,7 +84,7 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()  # closes the modal
-        team, user = _ids(body)
+        team, user = actor(body)
         pin_id = str(view.get("private_metadata") or "")
         services.tasks.submit("home unpin", unpin_work, client, team, user, pin_id)
 

@@ -16,6 +16,8 @@ from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import AuthenticationError, W3IPFSError
 
+from ._parse import actor
+
 log = logging.getLogger(__name__)
 
 CHECK_WITHIN = 2.5  # seconds: a view submission must be answered within Slack's 3 s
@@ -51,17 +53,13 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_home_keys(ack: AsyncAck, body: dict[str, Any],
                            client: AsyncWebClient) -> None:
         await ack()
-        user = body.get("user") or {}
         services.tasks.submit("keys dialog", open_keys, services, client,
-                              str(body.get("trigger_id") or ""),
-                              str((body.get("team") or {}).get("id") or ""),
-                              str(user.get("id") or ""))
+                              str(body.get("trigger_id") or ""), *actor(body))
 
     @app.view(blocks.KEYS_MODAL)
     async def on_keys(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                       client: AsyncWebClient) -> None:
-        team = str((body.get("team") or {}).get("id") or "")
-        user = str((body.get("user") or {}).get("id") or "")
+        team, user = actor(body)
         values = (view.get("state") or {}).get("values") or {}
         api_key, secret_key = _text(values, "api_key"), _text(values, "secret_key")
         vault = services.pins.vault

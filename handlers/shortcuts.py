@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
@@ -15,27 +14,12 @@ from bot.pinning import SharedFile
 from bot.services import Services
 from bot.slack_files import SlackFile
 
+from ._parse import actor
+
 log = logging.getLogger(__name__)
 
 CALLBACK_ID = "pin_to_ipfs"
-PIN_EACH = "pin_each_file"
-PIN_FOLDER = "pin_as_folder"
-
-
-def choice(count: int, value: str) -> blocks.Message:
-    """Several files: pin each one, or the set as one folder with one CID."""
-    return blocks.Message(
-        f"Pin {count} files",
-        [
-            SectionBlock(text=f"This message has *{count} files*. Pin each one separately, or "
-                              "all of them as one folder (one CID for the set)?").to_dict(),
-            ActionsBlock(elements=[
-                ButtonElement(text="Pin each file", action_id=PIN_EACH, value=value,
-                              style="primary"),
-                ButtonElement(text="Pin as folder", action_id=PIN_FOLDER, value=value),
-            ]).to_dict(),
-        ],
-    )
+PIN_EACH, PIN_FOLDER = blocks.PIN_EACH, blocks.PIN_FOLDER
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -77,7 +61,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 "message's thread.", emoji=":pushpin:").as_kwargs())
             return
         value = json.dumps({"c": channel, "ts": ts, "t": message.get("thread_ts")})
-        await respond(response_type="ephemeral", **choice(len(files), value).as_kwargs())
+        choice = blocks.shortcut_choice(len(files), value)
+        await respond(response_type="ephemeral", **choice.as_kwargs())
 
     @app.action(PIN_EACH)
     @app.action(PIN_FOLDER)
@@ -96,8 +81,7 @@ def register(app: AsyncApp, services: Services) -> None:
         except (ValueError, KeyError, TypeError):
             log.warning("shortcut choice with a malformed value")
             return
-        team = str((body.get("team") or {}).get("id") or "")
-        user = str((body.get("user") or {}).get("id") or "")
+        team, user = actor(body)
         files = await services.pins.message_files(client, channel, ts)
         if action.get("action_id") == PIN_FOLDER:
             await respond(replace_original=True, **blocks.notice(

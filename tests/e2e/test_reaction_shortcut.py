@@ -103,7 +103,8 @@ async def test_shortcut_several_files_each_or_as_folder(
     await bot.idle()
     assert len(bot.w3ipfs.all_pins()) == 4  # the folder + each file once
     again = await bot.driver.action("pin_as_folder", value=folder["value"])
-    (dup,) = await responded(bot, again.response_url)
+    await responded(bot, again.response_url)
     await bot.idle()
-    assert len(bot.w3ipfs.all_pins()) == 4
-    assert dup
+    assert len(bot.w3ipfs.all_pins()) == 4  # the folder is not pinned a second time
+    (note,) = bot.slack.ephemeral
+    assert "already pinned as a folder" in text_of(note)

@@ -189,3 +189,11 @@ def test_cleanup_views() -> None:
     summary = blocks.cleanup_summary("x", 3, 1, 1, [("a.txt", "The service said no")])
     assert_valid(summary)
     assert "1 unpinned" in dump(summary) and "a.txt" in dump(summary)
+
+
+def test_shortcut_choice() -> None:
+    msg = blocks.shortcut_choice(3, '{"c":"C1","ts":"1.0"}')
+    assert_valid(msg)
+    assert "*3 files*" in dump(msg)
+    assert {blocks.PIN_EACH, blocks.PIN_FOLDER} <= {
+        e["action_id"] for b in msg.blocks for e in b.get("elements", [])}
