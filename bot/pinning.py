@@ -25,8 +25,9 @@ from .commands import PAGE_SIZE, PinsQuery
 from .dedupe import TTLSet
 from .format import human_size
 from .jobs import InProcessJobs
-from .keys import KeyVault, KeyVaultError
+from .keys import KeyVault
 from .permissions import Admins, unpin_refusal
+from .pins.accounts import Accounts
 from .progress import ProgressReporter
 from .reactions import DONE, FAILED, WORKING, Reactions
 from .settings import Settings
@@ -39,9 +40,8 @@ from .slack_files import (
     check_file,
 )
 from .store import Ledger, LedgerUnavailable, PinRecord
-from .store.ledger import RECHECK_AFTER, ChannelSettings, WorkspaceKeys, utcnow
+from .store.ledger import RECHECK_AFTER, ChannelSettings, utcnow
 from .w3ipfs import (
-    AuthenticationError,
     DirectoryEntry,
     NotFoundError,
     Pin,
@@ -119,9 +119,9 @@ class PinService:
         self.jobs = jobs
         self.admins = admins or Admins(settings.admin_users)
         self.channels = ChannelSettings(ledger)
-        self.keys = WorkspaceKeys(ledger)
         self.vault = KeyVault(settings.encryption_key) if settings.encryption_key else None
-        self._team_clients: dict[str, tuple[float, W3IPFSClient]] = {}
+        self.accounts = Accounts(w3ipfs, ledger, self.vault)
+        self.keys = self.accounts.keys
         self._events_fallback = TTLSet(DAY)
 
     @property
@@ -131,38 +131,10 @@ class PinService:
     # -- which pinning account ------------------------------------------------------------
 
     async def client_for(self, team_id: str) -> W3IPFSClient:
-        """The workspace's own pinning account if an admin set one, else the env keys.
-
-        Clients share one connection pool; a team's is cached for a minute, so a key change
-        takes effect within that (and at once in this process, see `forget_team`).
-        """
-        if self.vault is None or not team_id:
-            return self.w3ipfs
-        cached = self._team_clients.get(team_id)
-        if cached is not None and time.monotonic() - cached[0] < 60:
-            return cached[1]
-        try:
-            stored = await self.keys.get(team_id)
-        except LedgerUnavailable as exc:
-            if cached is not None:
-                return cached[1]
-            log.warning("workspace keys unreadable, using the default account: %s", exc)
-            return self.w3ipfs
-        client = self.w3ipfs
-        if stored is not None:
-            try:
-                client = self.w3ipfs.with_credentials(
-                    self.vault.decrypt(stored.api_key_enc),
-                    self.vault.decrypt(stored.secret_key_enc),
-                )
-            except KeyVaultError as exc:
-                log.error("team %s: %s", team_id, exc)
-                raise AuthenticationError(str(exc)) from None
-        self._team_clients[team_id] = (time.monotonic(), client)
-        return client
+        return await self.accounts.client_for(team_id)
 
     def forget_team(self, team_id: str) -> None:
-        self._team_clients.pop(team_id, None)
+        self.accounts.forget(team_id)
 
     # -- events ------------------------------------------------------------------------------
 

@@ -1,0 +1,66 @@
+"""Which pinning account a workspace uses: its own keys (`/pin setup`) or the environment's.
+
+Every use case that talks to the pinning API asks here, so the choice is made in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..keys import KeyVault, KeyVaultError
+from ..store import Ledger, LedgerUnavailable
+from ..store.ledger import WorkspaceKeys
+from ..w3ipfs import AuthenticationError, W3IPFSClient
+
+log = logging.getLogger(__name__)
+
+#: A workspace's client is reused this long, so a key change takes effect within it
+#: everywhere (and at once in the process that made the change, see `forget`).
+CLIENT_TTL = 60.0
+
+
+class Accounts:
+    def __init__(self, default: W3IPFSClient, ledger: Ledger, vault: KeyVault | None) -> None:
+        self.default = default
+        self.vault = vault
+        self.keys = WorkspaceKeys(ledger)
+        self._clients: dict[str, tuple[float, W3IPFSClient]] = {}
+
+    async def client_for(self, team_id: str) -> W3IPFSClient:
+        """The workspace's own pinning account if an admin set one, else the env keys.
+
+        Clients share one connection pool; a team's is cached for a minute.
+        """
+        if self.vault is None or not team_id:
+            return self.default
+        cached = self._clients.get(team_id)
+        if cached is not None and time.monotonic() - cached[0] < CLIENT_TTL:
+            return cached[1]
+        try:
+            stored = await self.keys.get(team_id)
+        except LedgerUnavailable as exc:
+            if cached is not None:
+                return cached[1]
+            log.warning("workspace keys unreadable, using the default account: %s", exc)
+            return self.default
+        client = self.default
+        if stored is not None:
+            try:
+                client = self.default.with_credentials(
+                    self.vault.decrypt(stored.api_key_enc),
+                    self.vault.decrypt(stored.secret_key_enc),
+                )
+            except KeyVaultError as exc:
+                log.error("team %s: %s", team_id, exc)
+                raise AuthenticationError(str(exc)) from None
+        self._clients[team_id] = (time.monotonic(), client)
+        return client
+
+    async def uses_own_keys(self, team_id: str) -> bool:
+        """Whether the workspace pins into an account of its own (not the shared env one)."""
+        return (await self.client_for(team_id)) is not self.default
+
+    def forget(self, team_id: str) -> None:
+        """Drop the cached client (after `/pin setup` or an uninstall)."""
+        self._clients.pop(team_id, None)
