@@ -1,6 +1,6 @@
 """The W3IPFS pinning API: typed async client, models and errors. Knows nothing of Slack."""
 
-from .client import DirectoryEntry, RetryPolicy, W3IPFSClient, parse_retry_after
+from .client import UPLOAD_KEY, DirectoryEntry, RetryPolicy, W3IPFSClient, parse_retry_after
 from .errors import (
     AuthenticationError,
     MalformedResponseError,
@@ -12,11 +12,13 @@ from .errors import (
     TransportError,
     UploadSourceError,
     W3IPFSError,
+    outcome_unknown,
 )
 from .models import Pin, PinMetadata, PinPage, PinState, Totals, normalise_status
 from .multipart import ByteSource, is_reopenable
 
 __all__ = [
+    "UPLOAD_KEY",
     "AuthenticationError",
     "ByteSource",
     "DirectoryEntry",
@@ -38,5 +40,6 @@ __all__ = [
     "W3IPFSError",
     "is_reopenable",
     "normalise_status",
+    "outcome_unknown",
     "parse_retry_after",
 ]

@@ -5,10 +5,13 @@ One `W3IPFSClient` owns one httpx connection pool; a process makes one and share
 is produced chunk by chunk from the caller's source, so memory stays flat whatever the file size.
 
 Retries: connection errors, timeouts, 429 and 5xx are retried with exponential backoff and full
-jitter (a 429's `Retry-After` is honoured). Reads (get, list, auth test) and unpin are retried;
-so is pin-by-hash, which pins the same content however often it is sent. An upload is retried
-only when its source can be read again from the start (bytes, a path, or a factory callable) —
-a one-shot stream, such as a Slack download in flight, cannot be replayed.
+jitter (a 429's `Retry-After` is honoured). Reads (get, list, auth test) and unpin are retried.
+Requests that create pins (uploads, pin-by-hash) are never sent twice blindly: only failures
+that prove the service did not act (the connection was never made, a 429) are retried as such.
+After a failure whose outcome is unknown (a timeout, a reset or a 5xx after the body went out)
+the pin may exist: with an `upload_key` (carried in the pin's keyvalues as `pinbot_upload`) the
+client looks it up first (`find_upload`) and adopts it, and only uploads again when it is not
+there and the source can be read again from the start.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .errors import (
     TransportError,
     UploadSourceError,
     W3IPFSError,
+    outcome_unknown,
 )
 from .models import Pin, PinnedFilter, PinPage, SortBy, SortOrder
 from .multipart import ByteSource, FilePart, MultipartStream, ProgressCallback, source_size
@@ -46,6 +50,10 @@ from .multipart import ByteSource, FilePart, MultipartStream, ProgressCallback, 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "pinbot (+https://github.com/pinbot)"
+#: The keyvalue that makes an upload idempotent: a random key per pin request.
+UPLOAD_KEY = "pinbot_upload"
+#: Where the service ignores the metadata filter, how many of the newest pins are scanned.
+FIND_UPLOAD_SCAN = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +185,14 @@ def _metadata(
     return meta or None
 
 
+def _keyed(
+    keyvalues: Mapping[str, Any] | None, upload_key: str | None
+) -> Mapping[str, Any] | None:
+    if upload_key is None:
+        return keyvalues
+    return {**(keyvalues or {}), UPLOAD_KEY: upload_key}
+
+
 class W3IPFSClient:
     """Typed async client for the W3IPFS pinning API. Use as an async context manager."""
 
@@ -277,6 +293,7 @@ class W3IPFSClient:
         *,
         retry_on_malformed: bool = True,
         can_retry: bool = True,
+        repeatable: bool = True,
         build: Callable[[], dict[str, Any]] | None = None,
         request_timeout: httpx.Timeout | None = None,
         raw: bool = False,
@@ -285,6 +302,8 @@ class W3IPFSClient:
         """Send one logical request, retrying per policy; return the parsed `data`.
 
         `build` makes per-attempt keyword arguments (a fresh upload body each attempt).
+        `repeatable=False` (requests that create pins): only failures that prove the service
+        did not act are retried here; any other failure is raised for the caller to resolve.
         """
         url = f"{self.api_url}{path}"
         attempt = 0
@@ -304,8 +323,9 @@ class W3IPFSClient:
             except UploadSourceError:
                 raise
             except W3IPFSError as exc:
-                retryable = isinstance(exc, RateLimitedError | ServerError) or (
-                    isinstance(exc, MalformedResponseError) and retry_on_malformed
+                retryable = isinstance(exc, RateLimitedError) or (
+                    repeatable and (isinstance(exc, ServerError) or (
+                        isinstance(exc, MalformedResponseError) and retry_on_malformed))
                 )
                 if not retryable:
                     if self.on_error is not None:
@@ -316,10 +336,16 @@ class W3IPFSClient:
                 error = TransportError(
                     f"The pinning service did not answer in time ({type(exc).__name__})"
                 )
+                if not repeatable and not isinstance(exc, httpx.ConnectTimeout):
+                    self._report(error)
+                    raise error from None
             except httpx.TransportError as exc:
                 error = TransportError(
                     f"Could not talk to the pinning service ({type(exc).__name__}: {exc})"
                 )
+                if not repeatable and not isinstance(exc, httpx.ConnectError):
+                    self._report(error)
+                    raise error from None
             final = not can_retry or attempt >= self.retry.max_retries or (
                 isinstance(error, RateLimitedError)
                 and error.retry_after is not None
@@ -343,16 +369,40 @@ class W3IPFSClient:
             )
             await asyncio.sleep(delay)
 
+    def _report(self, error: W3IPFSError) -> None:
+        if self.on_error is not None:
+            self.on_error(error, False)
+
     async def _upload(
         self,
         files: list[FilePart],
         metadata: dict[str, Any] | None,
         on_chunk: Callable[[bytes], None] | None,
         on_progress: ProgressCallback | None,
+        upload_key: str | None = None,
+        retry_unknown: bool = False,
     ) -> Pin:
-        stream = MultipartStream(
-            files, metadata, on_chunk=on_chunk, on_progress=on_progress
-        )
+        """One logical upload. With `upload_key` and `retry_unknown`, a failure of unknown
+        outcome is resolved by looking the key up, and re-sent only if the pin is not there."""
+        attempt = 0
+        while True:
+            stream = MultipartStream(
+                files, metadata, on_chunk=on_chunk, on_progress=on_progress
+            )
+            try:
+                return await self._upload_once(stream)
+            except W3IPFSError as exc:
+                if not (outcome_unknown(exc) and upload_key and retry_unknown
+                        and stream.reopenable and attempt < self.retry.max_retries):
+                    raise
+                log.info("upload outcome unknown (%s); looking for it before retrying", exc)
+            found = await self.find_upload(upload_key)
+            if found is not None:
+                return found
+            attempt += 1
+            await asyncio.sleep(self.retry.backoff(attempt))
+
+    async def _upload_once(self, stream: MultipartStream) -> Pin:
 
         def build() -> dict[str, Any]:
             headers = {"Content-Type": stream.content_type}
@@ -366,10 +416,33 @@ class W3IPFSClient:
             "/pinning/",
             build=build,
             can_retry=stream.reopenable,
+            repeatable=False,
             retry_on_malformed=False,
             request_timeout=self.upload_timeout,
         )
         return _as_model(Pin, data)
+
+    async def find_upload(self, upload_key: str) -> Pin | None:
+        """The pin an earlier upload with this key made, if the service has it.
+
+        Asks with the metadata filter first; the real service may ignore that filter, so every
+        candidate's keyvalues are checked, and when the filter returned nothing that matches,
+        the newest pins are scanned as well.
+        """
+        page = await self.list_pins(limit=10, pinned="all", metadata={UPLOAD_KEY: upload_key})
+        for pin in page.pins:
+            if (pin.metadata.keyvalues or {}).get(UPLOAD_KEY) == upload_key:
+                return pin
+        if not page.pins:
+            return None  # the filter is honoured (an ignored filter lists the newest pins)
+        scanned = 0
+        async for pin in self.iter_pins(page_size=50, pinned="all"):
+            if (pin.metadata.keyvalues or {}).get(UPLOAD_KEY) == upload_key:
+                return pin
+            scanned += 1
+            if scanned >= FIND_UPLOAD_SCAN:
+                break
+        return None
 
     # -- the API -----------------------------------------------------------------------------
 
@@ -400,17 +473,21 @@ class W3IPFSClient:
         content_type: str = "application/octet-stream",
         on_chunk: Callable[[bytes], None] | None = None,
         on_progress: ProgressCallback | None = None,
+        upload_key: str | None = None,
+        retry_unknown: bool = False,
     ) -> Pin:
         """Upload and pin one file, streaming it from `source`.
 
         `size` (if known, or derivable from bytes/path) is sent as an exact Content-Length and
         checked against the bytes actually read. `metadata` are the pin's keyvalues.
         `on_chunk` sees every file chunk as it is sent (for hashing alongside the upload).
+        `upload_key` goes into the keyvalues; see `_upload` for `retry_unknown`.
         """
         if size is None:
             size = source_size(source)
         part = FilePart(filename=name, source=source, size=size, content_type=content_type)
-        return await self._upload([part], _metadata(name, metadata), on_chunk, on_progress)
+        return await self._upload([part], _metadata(name, _keyed(metadata, upload_key)),
+                                  on_chunk, on_progress, upload_key, retry_unknown)
 
     async def pin_directory(
         self,
@@ -419,6 +496,8 @@ class W3IPFSClient:
         metadata: Mapping[str, Any] | None = None,
         *,
         on_progress: ProgressCallback | None = None,
+        upload_key: str | None = None,
+        retry_unknown: bool = False,
     ) -> Pin:
         """Upload a directory: one `file` part per entry, named `name/relative/path`."""
         dirname = name.strip("/")
@@ -433,7 +512,8 @@ class W3IPFSClient:
             parts.append(FilePart(filename=f"{dirname}/{rel}", source=entry.source, size=size))
         if not parts:
             raise ValueError("a directory upload needs at least one file")
-        return await self._upload(parts, _metadata(dirname, metadata), None, on_progress)
+        return await self._upload(parts, _metadata(dirname, _keyed(metadata, upload_key)), None,
+                                  on_progress, upload_key, retry_unknown)
 
     async def pin_by_hash(
         self,
@@ -441,14 +521,16 @@ class W3IPFSClient:
         metadata: Mapping[str, Any] | None = None,
         *,
         name: str | None = None,
+        upload_key: str | None = None,
     ) -> Pin:
-        """Pin content that is already on IPFS, by its CID."""
+        """Pin content that is already on IPFS, by its CID (never sent twice blindly: on an
+        unknown outcome the caller looks `upload_key` up with `find_upload`)."""
         body: dict[str, Any] = {"hash_to_pin": cid}
-        meta = _metadata(name, metadata)
+        meta = _metadata(name, _keyed(metadata, upload_key))
         if meta:
             body["metadata"] = meta
         data = await self._send(
-            "POST", "/pinning/pinByHash", json=body, retry_on_malformed=False
+            "POST", "/pinning/pinByHash", json=body, retry_on_malformed=False, repeatable=False
         )
         return _as_model(Pin, data)
 

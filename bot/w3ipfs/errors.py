@@ -102,6 +102,16 @@ class MalformedResponseError(W3IPFSError):
     retryable = True
 
 
+def outcome_unknown(error: W3IPFSError) -> bool:
+    """Whether a request that changes state may have taken effect although it failed.
+
+    A timeout, a reset or a 5xx after the body went out, or a reply we could not read: the
+    service may have stored the upload. Such a request is never simply sent again; the caller
+    looks for its effect first (see `W3IPFSClient.find_upload`).
+    """
+    return isinstance(error, TransportError | ServerError | MalformedResponseError)
+
+
 class UploadSourceError(W3IPFSError):
     """The bytes handed to an upload did not match what the caller promised (size), or failed."""
 
@@ -119,4 +129,5 @@ __all__ = [
     "TransportError",
     "UploadSourceError",
     "W3IPFSError",
+    "outcome_unknown",
 ]

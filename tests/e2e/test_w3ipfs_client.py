@@ -329,17 +329,57 @@ async def test_unreachable_service() -> None:
     assert "could not be reached" in info.value.user_message
 
 
-async def test_reopenable_upload_is_retried_once_pinned_once(
+async def test_unknown_outcome_is_looked_up_before_each_new_upload(
     client: W3IPFSClient, w3ipfs: W3IPFSEmulator, tmp_path: Path
 ) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(bytes(2_000_000))
-    w3ipfs.inject("reset", path="/pinning")
-    w3ipfs.inject("503", path="/pinning")
-    pin = await client.pin_file(path, "f.bin")
+    w3ipfs.inject("reset", path="/pinning/", method="POST")
+    w3ipfs.inject("503", path="/pinning/", method="POST")
+    pin = await client.pin_file(path, "f.bin", upload_key="k-1", retry_unknown=True)
     assert pin.cid == cid_v1_of(bytes(2_000_000))
-    assert len(w3ipfs.api_requests("POST", "/pinning")) == 3
-    assert len(w3ipfs.all_pins()) == 1
+    assert len(w3ipfs.api_requests("POST", "/pinning/")) == 3
+    assert len(w3ipfs.api_requests("GET", "/pinning/pins")) == 2  # a look before each retry
+    (stored,) = w3ipfs.all_pins()
+    assert stored["metadata"]["keyvalues"]["pinbot_upload"] == "k-1"
+
+
+async def test_upload_is_never_resent_blindly(
+    client: W3IPFSClient, w3ipfs: W3IPFSEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"a re-readable file")
+    w3ipfs.inject("503", path="/pinning/", method="POST")
+    with pytest.raises(ServerError):
+        await client.pin_file(path, "f.bin")  # no upload key: the outcome stays the caller's
+    assert len(w3ipfs.api_requests("POST", "/pinning/")) == 1
+
+
+@pytest.mark.parametrize("fault", ["late", "store_then_500"])
+async def test_stored_but_answered_late_is_adopted_not_uploaded_again(
+    w3ipfs: W3IPFSEmulator, tmp_path: Path, fault: str
+) -> None:
+    path = tmp_path / "late.bin"
+    path.write_bytes(b"stored, then the answer was lost" * 1000)
+    w3ipfs.inject(fault, path="/pinning/", method="POST", hang_seconds=3)
+    async with W3IPFSClient(w3ipfs.base_url, API_KEY, SECRET_KEY, retry=FAST_RETRY,
+                            upload_timeout=0.5) as client:
+        pin = await client.pin_file(path, "late.bin", upload_key="k-late", retry_unknown=True)
+    assert len(w3ipfs.api_requests("POST", "/pinning/")) == 1
+    (stored,) = w3ipfs.all_pins()
+    assert pin.id == stored["id"] and pin.cid == cid_v1_of(path.read_bytes())
+
+
+async def test_find_upload_scans_when_the_filter_is_ignored(
+    client: W3IPFSClient, w3ipfs: W3IPFSEmulator
+) -> None:
+    wanted = await client.pin_file(b"needle", "needle.txt", upload_key="k-needle")
+    for i in range(5):
+        await client.pin_file(f"hay {i}".encode(), f"hay{i}.txt", upload_key=f"k-{i}")
+    w3ipfs.ignore_metadata_filter = True
+    found = await client.find_upload("k-needle")
+    assert found is not None and found.id == wanted.id
+    assert await client.find_upload("k-absent") is None
 
 
 async def test_one_shot_upload_is_never_replayed(

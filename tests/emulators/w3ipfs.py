@@ -8,7 +8,9 @@ list with offset/limit/pinned/sortBy/sortOrder/metadata and totals, unpin, 404 f
 
 Tests switch faults on with `inject()` (or `POST /_emulator/faults` when run as a process):
 the next N matching requests fail with 500 / 429 + Retry-After / a hang / an HTML page /
-a connection reset / a truncated body / a non-JSON body / a `status: error` body / 401.
+a connection reset / a truncated body / a non-JSON body / a `status: error` body / 401 /
+`late` (the request takes effect — the pin is stored — but the answer comes `hang_seconds`
+later, after a client's timeout) / `store_then_500` (stored, then a 500 is answered).
 
 Run it for local development::
 
@@ -42,7 +44,7 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 AUTH_MESSAGE = "Congratulations! You are communicating with the Web3 IPFS API!"
 FAULT_KINDS = {
     "500", "502", "503", "429", "401", "hang", "html", "reset", "truncated", "bad_json",
-    "error_status", "empty",
+    "error_status", "empty", "late", "store_then_500",
 }
 
 
@@ -113,6 +115,8 @@ class W3IPFSEmulator:
         self.throttle_upload = 0.0
         #: Random faults: this share of API requests fails with one of `fault_mix`.
         self.fault_rate = 0.0
+        #: Behave like a service that ignores `&metadata=` on the list (unverified for real).
+        self.ignore_metadata_filter = False
         self.fault_mix: list[str] = ["500", "429", "reset", "truncated"]
         self._random = random.Random(1234)
         self.faults_injected = 0
@@ -206,7 +210,7 @@ class W3IPFSEmulator:
         self.requests.append(record)
         request[RECORD] = record
         fault = self._take_fault(request.method, record.path)
-        if fault is not None:
+        if fault is not None and fault.kind not in ("late", "store_then_500"):
             return await self._apply_fault(fault, request)
         key = request.headers.get("pinning_api_key")
         secret = request.headers.get("pinning_secret_key")
@@ -214,7 +218,14 @@ class W3IPFSEmulator:
             await _drain(request)
             return _error(401, "Unauthorized: invalid pinning_api_key or pinning_secret_key")
         request[ACCOUNT] = key
-        return await handler(request)  # type: ignore[no-any-return]
+        response: web.StreamResponse = await handler(request)
+        if fault is not None and fault.kind == "late":
+            # The work is done; the answer is held back until the client has given up.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=fault.hang_seconds)
+        elif fault is not None:
+            return _error(500, "internal server error (after storing)")
+        return response
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in list(self.faults):
@@ -460,7 +471,7 @@ class W3IPFSEmulator:
         if order not in {"ASC", "DESC"}:
             return _error(400, "sortOrder must be ASC or DESC")
         wanted: dict[str, Any] = {}
-        if "metadata" in q:
+        if "metadata" in q and not self.ignore_metadata_filter:
             try:
                 wanted = json.loads(q["metadata"])
             except ValueError:
