@@ -159,6 +159,22 @@ def interpret_response(response: httpx.Response) -> Any:
     return body.get("data")
 
 
+MAX_PIN_ID = 256
+
+
+def _pin_segment(pin_id: str) -> str:
+    """A pin id as exactly one path segment, or `NotFoundError` before any request.
+
+    Quoting keeps `/` and `%` inside the segment, but `.` and `..` survive quoting and are then
+    resolved by the URL (`/pinning/..` is `GET /api` with the account's keys); an empty id
+    names the upload route. No pin has such an id, so they are "not found" without asking.
+    """
+    segment = quote(pin_id, safe="")
+    if segment in ("", ".", "..") or len(segment) > MAX_PIN_ID:
+        raise NotFoundError("not a pin id: it is not a single safe path segment")
+    return segment
+
+
 _Model = TypeVar("_Model", Pin, PinPage)
 
 
@@ -535,7 +551,7 @@ class W3IPFSClient:
         return _as_model(Pin, data)
 
     async def get_pin(self, pin_id: str) -> Pin:
-        data = await self._send("GET", f"/pinning/{quote(pin_id, safe='')}")
+        data = await self._send("GET", f"/pinning/{_pin_segment(pin_id)}")
         return _as_model(Pin, data)
 
     async def list_pins(
@@ -605,5 +621,5 @@ class W3IPFSClient:
 
     async def unpin(self, pin_id: str) -> Pin:
         """Remove a pin. Returns the pin as the service reports it afterwards."""
-        data = await self._send("DELETE", f"/pinning/unpin/{quote(pin_id, safe='')}")
+        data = await self._send("DELETE", f"/pinning/unpin/{_pin_segment(pin_id)}")
         return _as_model(Pin, data)
