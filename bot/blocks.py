@@ -2,7 +2,9 @@
 
 Built from `slack_sdk.models.blocks` classes so that Slack's limits (text lengths, element
 counts) are validated by `to_dict()` here, in tests, rather than discovered as `invalid_blocks`
-in production. Every user-provided string is escaped and cut to fit.
+in production. Every string pinbot did not write (file names, `/pin` names, metadata, ids,
+statuses from the service) goes through `bot.text` — `escape` for free mrkdwn, `inline_name` for
+a name inside a line or a title, `plain` for plain_text fields — and is cut to fit.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from slack_sdk.models.blocks import (
 
 from .commands import USAGE, PinsQuery
 from .format import gateway_link, human_size, short_cid, short_date
+from .ids import is_slack_id
+from .text import cut as cut
+from .text import escape as escape
+from .text import inline_name as inline_name
+from .text import neutralise
+from .text import plain as plain
 from .w3ipfs import Pin, PinPage, PinState, Totals
 
 # Action ids: the contract between these messages and handlers/actions.py.
@@ -58,10 +66,13 @@ class Owner:
     channel_id: str | None
 
     def describe(self) -> str | None:
-        if self.user_id and self.channel_id:
-            return f"pinned by <@{self.user_id}> in <#{self.channel_id}>"
-        if self.user_id:
-            return f"pinned by <@{self.user_id}>"
+        """Mentions are made only of well-formed ids (they come from a ledger row)."""
+        user = self.user_id if is_slack_id(self.user_id) else None
+        channel = self.channel_id if is_slack_id(self.channel_id) else None
+        if user and channel:
+            return f"pinned by <@{user}> in <#{channel}>"
+        if user:
+            return f"pinned by <@{user}>"
         return None
 
 
@@ -76,15 +87,6 @@ class Message:
         return {"text": self.text, "blocks": self.blocks}
 
 
-def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _render(text: str, blocks: Sequence[Block]) -> Message:
     return Message(cut(text, 3000), [b.to_dict() for b in blocks])
 
@@ -94,7 +96,12 @@ def _md(text: str) -> MarkdownTextObject:
 
 
 def _name(pin: Pin, fallback: str | None = None) -> str:
-    return pin.name or fallback or (short_cid(pin.cid) if pin.cid else pin.id)
+    """What to call a pin: its name, else the fallback, else its CID or id (a name of only
+    line breaks or control characters counts as none)."""
+    for candidate in (pin.name, fallback):
+        if candidate and neutralise(candidate):
+            return candidate
+    return short_cid(pin.cid) if pin.cid else pin.id
 
 
 def _gateway_button(gateway_url: str, cid: str) -> ButtonElement:
@@ -106,7 +113,7 @@ def _gateway_button(gateway_url: str, cid: str) -> ButtonElement:
 def _unpin_confirm(name: str) -> ConfirmObject:
     return ConfirmObject(
         title="Unpin this file?",
-        text=cut(f"*{escape(name)}* will no longer be pinned by this account.", 300),
+        text=f"*{inline_name(name, 200)}* will no longer be pinned by this account.",
         confirm="Unpin",
         deny="Keep it",
         style="danger",
@@ -123,18 +130,18 @@ def _unpin_button(pin: Pin, name: str) -> ButtonElement:
 def pin_fields(pin: Pin, size: int | None = None) -> list[MarkdownTextObject]:
     state = pin.state
     return [
-        _md(f"*CID*\n`{pin.cid or '—'}`"),
-        _md(f"*Status*\n{STATE_EMOJI[state]} {escape(pin.display_status)}"),
+        _md(f"*CID*\n`{inline_name(pin.cid, 500) if pin.cid else '—'}`"),
+        _md(f"*Status*\n{STATE_EMOJI[state]} {inline_name(pin.display_status, 100)}"),
         _md(f"*Size*\n{human_size(pin.size if pin.size else size)}"),
-        _md(f"*Pin id*\n`{pin.id}`"),
+        _md(f"*Pin id*\n`{inline_name(pin.id, 200)}`"),
     ]
 
 
 def pinning(name: str, size: int | None) -> Message:
     """The placeholder posted in the thread while the file streams."""
-    text = f"Pinning {escape(cut(name, 200))} ({human_size(size)})…"
+    text = f"Pinning {inline_name(name, 200)} ({human_size(size)})…"
     return _render(text, [
-        SectionBlock(text=_md(f":pushpin: Pinning *{escape(cut(name, 500))}* "
+        SectionBlock(text=_md(f":pushpin: Pinning *{inline_name(name, 500)}* "
                               f"({human_size(size)}) to IPFS…")),
     ])
 
@@ -164,9 +171,9 @@ def uploading(name: str, size: int | None, done: int, elapsed: float) -> Message
         f"{human_size(done)} of {human_size(total)} · {human_size(int(rate))}/s"
         + (f" · about {duration(eta)} left" if eta is not None else "")
     )
-    text = f"Pinning {escape(cut(name, 200))}: {fraction:.0%}"
+    text = f"Pinning {inline_name(name, 200)}: {fraction:.0%}"
     return _render(text, [
-        SectionBlock(text=_md(f":pushpin: Pinning *{escape(cut(name, 500))}* to IPFS…\n{line}")),
+        SectionBlock(text=_md(f":pushpin: Pinning *{inline_name(name, 500)}* to IPFS…\n{line}")),
     ])
 
 
@@ -176,7 +183,8 @@ def verification_line(verified: bool | None, local_cid: str | None) -> str:
     if verified is False:
         return (
             ":warning: *Not verified*: the service's CID differs from the CID of the bytes "
-            f"pinbot sent (`{local_cid}`). The pinned content may not be this file."
+            f"pinbot sent (`{inline_name(local_cid or '', 200)}`). The pinned content may not be "
+            "this file."
         )
     return "Not verified (no CID to compare)."
 
@@ -194,11 +202,11 @@ def pin_card(
 ) -> Message:
     """The result card: what was pinned, where to get it, and a way to undo it."""
     name = _name(pin, file_name)
-    shown = escape(cut(name, 200))
+    shown = inline_name(name, 200)
     title = f"Pinned {shown}" if pin.state is not PinState.UNPINNED else f"Unpinned {shown}"
     blocks: list[Block] = [
         SectionBlock(
-            text=_md(f"{STATE_EMOJI[pin.state]} *{escape(cut(name, 1000))}*"),
+            text=_md(f"{STATE_EMOJI[pin.state]} *{inline_name(name, 1000)}*"),
             fields=pin_fields(pin, size),
         ),
     ]
@@ -218,7 +226,7 @@ def pin_card(
         actions.append(_unpin_button(pin, name))
     if actions:
         blocks.append(ActionsBlock(elements=actions))
-    return _render(f"{title}: {pin.cid}", blocks)
+    return _render(f"{title}: {inline_name(pin.cid or '', 200)}", blocks)
 
 
 def _kind(pin: Pin) -> str:
@@ -237,11 +245,11 @@ def pin_details(pin: Pin, *, gateway_url: str, owner: Owner | None = None) -> Me
     if pin.date_unpinned:
         extra.append(_md(f"*Unpinned*\n{short_date(pin.date_unpinned)}"))
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=cut(name, 150))),
+        HeaderBlock(text=PlainTextObject(text=plain(name, 150))),
         SectionBlock(fields=[*pin_fields(pin), *extra][:10]),
     ]
     if pin.metadata.keyvalues:
-        pairs = ", ".join(f"{escape(str(k))}={escape(str(v))}"
+        pairs = ", ".join(f"{inline_name(str(k), 100)}={inline_name(str(v), 200)}"
                           for k, v in pin.metadata.keyvalues.items())
         blocks.append(ContextBlock(elements=[_md(cut(f"Metadata: {pairs}", 2000))]))
     who = owner.describe() if owner else None
@@ -255,14 +263,15 @@ def pin_details(pin: Pin, *, gateway_url: str, owner: Owner | None = None) -> Me
         actions.append(_unpin_button(pin, name))
     actions.append(ButtonElement(text="Share to channel", action_id=SHARE_PIN, value=pin.id))
     blocks.append(ActionsBlock(elements=actions))
-    return _render(f"{escape(cut(name, 200))}: {pin.cid}", blocks)
+    return _render(f"{inline_name(name, 200)}: {inline_name(pin.cid or '', 200)}", blocks)
 
 
 def _row(pin: Pin, gateway_url: str, owner: Owner | None) -> SectionBlock:
-    name = cut(escape(_name(pin)), 200)
+    name = inline_name(_name(pin), 200)
     line = (
         f"*{name}*\n`{short_cid(pin.cid) if pin.cid else '—'}` · {human_size(pin.size)} · "
-        f"{short_date(pin.date_pinned)} · {STATE_EMOJI[pin.state]} {escape(pin.display_status)}"
+        f"{short_date(pin.date_pinned)} · {STATE_EMOJI[pin.state]} "
+        f"{inline_name(pin.display_status, 100)}"
     )
     who = owner.describe() if owner else None
     if who:
@@ -335,7 +344,7 @@ def unpin_confirm(
         blocks.append(SectionBlock(text=_md(
             "\n".join(f":no_entry: {line}" for line in refused[:20])
         )))
-    lines = [f"• *{escape(cut(_name(p), 200))}* `{p.id}`" for p in pins]
+    lines = [f"• *{inline_name(_name(p), 200)}* `{inline_name(p.id, 200)}`" for p in pins]
     if pins:
         blocks.append(SectionBlock(text=_md(
             f"Unpin {'this pin' if len(pins) == 1 else f'these {len(pins)} pins'}?\n"
@@ -344,7 +353,7 @@ def unpin_confirm(
     if unknown:
         blocks.append(SectionBlock(text=_md(
             ":grey_question: No pin with "
-            + ", ".join(f"`{escape(cut(u, 80))}`" for u in unknown)
+            + ", ".join(f"`{inline_name(u, 80)}`" for u in unknown)
             + " exists on this account."
         )))
     if pins:
@@ -372,9 +381,10 @@ def unpin_result(outcomes: Sequence[UnpinOutcome], by_user: str | None = None) -
     lines = []
     for o in outcomes:
         if o.pin is not None:
-            lines.append(f":wastebasket: Unpinned *{escape(cut(_name(o.pin), 200))}* `{o.pin_id}`")
+            lines.append(f":wastebasket: Unpinned *{inline_name(_name(o.pin), 200)}* "
+                         f"`{inline_name(o.pin_id, 200)}`")
         else:
-            lines.append(f":x: `{escape(cut(o.pin_id, 80))}`: {o.error or 'failed'}")
+            lines.append(f":x: `{inline_name(o.pin_id, 80)}`: {o.error or 'failed'}")
     done = sum(1 for o in outcomes if o.pin is not None)
     blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines) or "Nothing was unpinned."))]
     if by_user:
@@ -393,8 +403,11 @@ def notice(text: str, *, emoji: str = ":information_source:") -> Message:
 
 
 def failure(title: str, reason: str) -> Message:
-    return _render(f"{escape(title)}: {reason}", [
-        SectionBlock(text=_md(f":x: *{escape(title)}*\n{reason}")),
+    """`title` is plain text (it may hold a file name: made one escaped line here); `reason`
+    is mrkdwn, already escaped."""
+    shown = inline_name(title, 500)
+    return _render(f"{shown}: {reason}", [
+        SectionBlock(text=_md(f":x: *{shown}*\n{reason}")),
     ])
 
 
@@ -436,7 +449,8 @@ def home_view(data: HomeData, *, gateway_url: str) -> dict[str, Any]:
     keys = {
         "ok": ":large_green_circle: Pinning keys work",
         "keys rejected": ":red_circle: The pinning service rejects the keys: pins will fail",
-    }.get(data.keys_state, f":large_yellow_circle: Pinning service: {escape(data.keys_state)}")
+    }.get(data.keys_state,
+          f":large_yellow_circle: Pinning service: {inline_name(data.keys_state, 200)}")
     totals = (f"*{data.totals.files}* pins · *{human_size(data.totals.size)}* on the account"
               if data.totals else "Totals unavailable right now")
     blocks: list[Block] = [
@@ -497,26 +511,34 @@ def unpin_modal(pin: Pin) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Unpin"},
         "close": {"type": "plain_text", "text": "Keep it"},
         "blocks": [SectionBlock(text=_md(
-            f"Unpin *{escape(cut(_name(pin), 500))}* (`{pin.id}`)? It will no longer be pinned "
-            "by this account.")).to_dict()],
+            f"Unpin *{inline_name(_name(pin), 500)}* (`{inline_name(pin.id, 200)}`)? It will no "
+            "longer be pinned by this account.")).to_dict()],
     }
 
 
 def notice_modal(title: str, text: str) -> dict[str, Any]:
     """A modal that only says something (refusals and errors reached from App Home)."""
-    return {"type": "modal", "title": {"type": "plain_text", "text": cut(title, 24)},
+    return {"type": "modal", "title": {"type": "plain_text", "text": plain(title, 24)},
             "close": {"type": "plain_text", "text": "OK"},
             "blocks": [SectionBlock(text=_md(text)).to_dict()]}
+
+
+#: Longest text the cleanup dialog's inputs take (Slack enforces `max_length` in the dialog;
+#: `bot.cleanup.parse_filters` enforces it again for forged submissions). They bound the
+#: filters, and so the preview's `private_metadata`, far below Slack's 3,000 characters.
+CLEANUP_NUMBER_CHARS = 12
+CLEANUP_NAME_CHARS = 100
 
 
 def cleanup_modal() -> dict[str, Any]:
     """Filters for a team cleanup. Submitting shows a preview; nothing is unpinned yet."""
 
-    def text_input(block: str, label: str, hint: str) -> dict[str, Any]:
+    def text_input(block: str, label: str, hint: str, max_length: int) -> dict[str, Any]:
         return {"type": "input", "block_id": block, "optional": True,
                 "label": {"type": "plain_text", "text": label},
                 "hint": {"type": "plain_text", "text": hint},
-                "element": {"type": "plain_text_input", "action_id": "v"}}
+                "element": {"type": "plain_text_input", "action_id": "v",
+                            "max_length": max_length}}
 
     def option(value: str, text: str) -> dict[str, Any]:
         return {"text": {"type": "plain_text", "text": text}, "value": value}
@@ -532,15 +554,15 @@ def cleanup_modal() -> dict[str, Any]:
             SectionBlock(text=_md("Choose which of the team's pins to remove. *Preview* shows "
                                   "what matches; nothing is unpinned until you confirm."))
             .to_dict(),
-            text_input("older", "Older than (days)", "e.g. 90"),
-            text_input("larger", "Larger than (MB)", "e.g. 500"),
+            text_input("older", "Older than (days)", "e.g. 90", CLEANUP_NUMBER_CHARS),
+            text_input("larger", "Larger than (MB)", "e.g. 500", CLEANUP_NUMBER_CHARS),
             {"type": "input", "block_id": "channel", "optional": True,
              "label": {"type": "plain_text", "text": "Shared in channel"},
              "element": {"type": "conversations_select", "action_id": "v"}},
             {"type": "input", "block_id": "user", "optional": True,
              "label": {"type": "plain_text", "text": "Pinned by"},
              "element": {"type": "users_select", "action_id": "v"}},
-            text_input("name", "Name contains", "e.g. draft"),
+            text_input("name", "Name contains", "e.g. draft", CLEANUP_NAME_CHARS),
             {"type": "input", "block_id": "status", "optional": True,
              "label": {"type": "plain_text", "text": "Status"},
              "element": {"type": "static_select", "action_id": "v", "options": statuses,
@@ -554,7 +576,7 @@ def cleanup_preview(
 ) -> dict[str, Any]:
     """The dry run: how many, how much, the first rows; Confirm unpins exactly this set."""
     lines = [
-        f"• *{escape(cut(_name(p), 80))}* · {human_size(p.size)} · {short_date(p.date_pinned)}"
+        f"• *{inline_name(_name(p), 80)}* · {human_size(p.size)} · {short_date(p.date_pinned)}"
         for p in rows[:10]
     ]
     more = f"\n…and {count - len(lines)} more" if count > len(lines) else ""
@@ -592,7 +614,7 @@ def cleanup_summary(description: str, total: int, done: int, skipped: int,
              f"{done} unpinned · {skipped} skipped (already gone) · {len(failed)} failed "
              f"of {total}"]
     for name, reason in failed[:10]:
-        lines.append(f"• {escape(cut(name, 80))}: {reason}")
+        lines.append(f"• {inline_name(name, 80)}: {reason}")
     if len(failed) > 10:
         lines.append(f"…and {len(failed) - 10} more failures")
     return _render(f"Cleanup finished: {done} of {total} unpinned",
@@ -606,7 +628,7 @@ HOME_KEYS = "home_keys"
 def keys_modal(current_last4: str | None) -> dict[str, Any]:
     """Set the workspace's W3IPFS key pair. Nothing is ever shown back but the last 4."""
     now = (f"This workspace uses its own pinning account (API key ending in "
-           f"`{escape(current_last4)}`)." if current_last4 else
+           f"`{inline_name(current_last4, 8)}`)." if current_last4 else
            "This workspace uses pinbot's default pinning account.")
 
     def secret_input(block: str, label: str) -> dict[str, Any]:

@@ -7,21 +7,21 @@ unit-tested on its own.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 from .cid import InvalidCIDError, parse_cid
+from .ids import is_pin_id, is_slack_id
+from .text import inline_name
 
 EXAMPLE_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 PAGE_SIZE = 10
 MAX_UNPIN_IDS = 20
-_PIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{5,127}$")
 
 Status = Literal["all", "pinned", "unpinned"]
 Scope = Literal["all", "mine", "here", "find"]
 MAX_SEARCH = 100
-_SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
+MAX_OFFSET = 100_000
 SortField = Literal["created_at", "size", "name"]
 Order = Literal["asc", "desc"]
 
@@ -86,10 +86,10 @@ class PinsQuery:
 
         def slack_id(key: str) -> str | None:
             value = data.get(key)
-            return value if isinstance(value, str) and _SLACK_ID.match(value) else None
+            return value if is_slack_id(value) else None
 
         raw_offset = data.get("offset")
-        offset = raw_offset if isinstance(raw_offset, int) else 0
+        offset = raw_offset if type(raw_offset) is int and raw_offset <= MAX_OFFSET else 0
         query = cls(
             pick("status", ("all", "pinned", "unpinned")),  # type: ignore[arg-type]
             pick("sort", ("created_at", "size", "name")),  # type: ignore[arg-type]
@@ -118,8 +118,7 @@ class PinsQuery:
         elif self.scope == "here" and self.channel:
             what += f" from <#{self.channel}>"
         elif self.scope == "find" and self.search:
-            shown = self.search.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            what = f"Pins matching “{shown}”"
+            what = f"Pins matching “{inline_name(self.search, MAX_SEARCH)}”"
         field = {"created_at": "date", "size": "size", "name": "name"}[self.sort]
         return f"{what} · sorted by {field} {'↓' if self.order == 'desc' else '↑'}"
 
@@ -180,8 +179,9 @@ def _is_help(words: list[str]) -> bool:
 
 
 def looks_like_pin_id(word: str) -> bool:
-    """Pin ids are UUIDs in practice; a word without a digit is taken as a typo'd keyword."""
-    return bool(_PIN_ID.match(word)) and any(c.isdigit() for c in word)
+    """Whether a typed word is a pin id (`bot.ids` decides; a word without a digit is taken
+    as a typo'd keyword)."""
+    return is_pin_id(word)
 
 
 def parse_pin(text: str) -> PinCID | AutoPin | Setup:
@@ -203,9 +203,8 @@ def parse_pin(text: str) -> PinCID | AutoPin | Setup:
     try:
         parse_cid(candidate)
     except InvalidCIDError as exc:
-        shown = candidate if len(candidate) <= 80 else candidate[:77] + "…"
         raise CommandError(
-            f"`{shown}` is {exc}.\nA CID looks like `{EXAMPLE_CID}` (v1) or "
+            f"`{inline_name(candidate, 80)}` is {exc}.\nA CID looks like `{EXAMPLE_CID}` (v1) or "
             "`QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o` (v0).\n"
             f"Try: `/pin {EXAMPLE_CID} my-file.txt`"
         ) from None
@@ -248,14 +247,15 @@ def parse_pins(text: str) -> PinsQuery | PinDetails | Cleanup:
             field = {"date": "created_at", "created": "created_at"}.get(field, field)
             if field not in ("created_at", "size", "name"):
                 raise CommandError(
-                    f"`{raw}` is not a sort I know. Use `sort:created_at`, `sort:size` or "
-                    "`sort:name`."
+                    f"`{inline_name(raw, 80)}` is not a sort I know. Use `sort:created_at`, "
+                    "`sort:size` or `sort:name`."
                 )
             sort = field  # type: ignore[assignment]
         elif len(words) == 1 and looks_like_pin_id(raw):
             return PinDetails(raw)
         else:
-            raise CommandError(f"I don't understand `{raw}`.\n{USAGE['/pins']}")
+            raise CommandError(
+                f"I don't understand `{inline_name(raw, 80)}`.\n{USAGE['/pins']}")
     return PinsQuery(status, sort, order, scope=scope)
 
 
@@ -266,7 +266,7 @@ def parse_unpin(text: str) -> Unpin:
     bad = [w for w in words if not looks_like_pin_id(w)]
     if bad:
         raise CommandError(
-            f"`{bad[0][:80]}` does not look like a pin id. {USAGE['/unpin']}"
+            f"`{inline_name(bad[0], 80)}` does not look like a pin id. {USAGE['/unpin']}"
         )
     ids = tuple(dict.fromkeys(words))
     if len(ids) > MAX_UNPIN_IDS:
