@@ -22,6 +22,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from .format import human_size
+from .text import inline_name
 
 log = logging.getLogger(__name__)
 
@@ -101,37 +102,42 @@ class Refusal:
 
 
 def check_file(file: SlackFile, *, max_bytes: int, bot_user_id: str | None) -> Refusal | None:
-    """Decide, before any download, whether a file can be pinned. Pure; order matters."""
+    """Decide, before any download, whether a file can be pinned. Pure; order matters.
+
+    The messages are mrkdwn for whoever shared or reacted: the file's name is someone else's
+    text, so it goes in through `inline_name` (no links, mentions or line breaks).
+    """
+    name = inline_name(file.name, 200)
     if bot_user_id and file.user == bot_user_id:
         return Refusal("own_file", "")  # the bot's own uploads are never pinned back
     if file.mode == "tombstone" or file.raw.get("is_deleted"):
-        return Refusal("deleted", f"*{file.name}* was deleted before it could be pinned.")
+        return Refusal("deleted", f"*{name}* was deleted before it could be pinned.")
     if file.is_external or file.mode == "external":
         return Refusal(
             "external",
-            f"*{file.name}* lives outside Slack (an external file), so pinbot cannot read its "
+            f"*{name}* lives outside Slack (an external file), so pinbot cannot read its "
             "bytes. Download it and share the file itself to pin it.",
         )
     if not file.url_private_download:
         if file.mode == "file_access":
             return Refusal(
                 "file_access",
-                f"pinbot has no access to *{file.name}* (shared from another organisation "
+                f"pinbot has no access to *{name}* (shared from another organisation "
                 "through Slack Connect). Ask the owner to share it directly, or re-upload it.",
             )
         return Refusal(
             "no_download",
-            f"Slack offers no download for *{file.name}* ({file.mode or 'unknown'} file), so "
-            "it cannot be pinned.",
+            f"Slack offers no download for *{name}* "
+            f"({inline_name(file.mode or 'unknown', 40)} file), so it cannot be pinned.",
         )
     if file.size is None:
-        return Refusal("no_size", f"Slack did not report the size of *{file.name}*.")
+        return Refusal("no_size", f"Slack did not report the size of *{name}*.")
     if file.size == 0:
-        return Refusal("empty", f"*{file.name}* is empty (0 bytes), so there is nothing to pin.")
+        return Refusal("empty", f"*{name}* is empty (0 bytes), so there is nothing to pin.")
     if file.size > max_bytes:
         return Refusal(
             "too_large",
-            f"*{file.name}* is {human_size(file.size)}, over this workspace's pinning limit of "
+            f"*{name}* is {human_size(file.size)}, over this workspace's pinning limit of "
             f"{human_size(max_bytes)}.",
         )
     return None
