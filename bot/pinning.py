@@ -179,7 +179,7 @@ class PinService:
             else:
                 text = (
                     "pinbot could not read the file you shared "
-                    f"(Slack said `{blocks.escape(error)}`), so it was not pinned."
+                    f"(Slack said `{blocks.inline_name(error, 80)}`), so it was not pinned."
                 )
             metrics.JOBS.labels("refused").inc()
             await self._ephemeral(client, shared, None, blocks.notice(text, emoji=":warning:"))
@@ -374,7 +374,7 @@ class PinService:
                                                   WAIT_FOR_OTHER_UPLOAD)
             if waited is not None and waited.state == "pending":
                 await self._post(client, shared.channel_id, thread_ts, blocks.notice(
-                    f"*{blocks.escape(file.name)}* is still being pinned from "
+                    f"*{blocks.inline_name(file.name)}* is still being pinned from "
                     f"<#{waited.channel_id}>; the result will be in that thread."))
                 return
             if waited is None or waited.state == "failed":
@@ -575,11 +575,11 @@ class PinService:
             return
         metrics.BYTES_STREAMED.inc(total)
         note = await self._record(claim.record, pin, verified=False)
-        listing = "\n".join(f"• `{folder}/{blocks.escape(n)}`" for n in names[:20])
+        listing = "\n".join(f"• `{folder}/{blocks.inline_name(n)}`" for n in names[:20])
         if len(names) > 20:
             listing += f"\n…and {len(names) - 20} more"
         if skipped:
-            listing += "\nSkipped: " + ", ".join(blocks.escape(f.name) for f in skipped[:10])
+            listing += "\nSkipped: " + ", ".join(blocks.inline_name(f.name) for f in skipped[:10])
         card = blocks.pin_card(pin, gateway_url=self.gateway_url, file_name=folder,
                                size=total, shared_by=user_id,
                                note=(note + "\n" if note else "") + listing)
@@ -765,7 +765,7 @@ class PinService:
             if admin is None:
                 admin = await self.admins.is_admin(client, team_id, user_id)
             verdicts[pin.id] = unpin_refusal(
-                record, user_id, is_admin=admin, name=blocks.escape(pin.name or pin.id)
+                record, user_id, is_admin=admin, name=blocks.inline_name(pin.name or pin.id)
             )
         return verdicts
 
