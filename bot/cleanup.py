@@ -3,6 +3,12 @@
 Nothing is unpinned without the confirm step (the first submit is always a dry run that shows
 what would go), the candidates are re-read at confirm time with the same filters, and the
 unpin calls are paced to the pinning API's published limit (`PINBOT_API_RATE`, 180/min).
+
+Scope: the candidates are the asking workspace's ledger rows, and the ledger is the index of
+what is a workspace's own (every row was pinned by that team). On a pinning account shared by
+several OAuth workspaces nothing of another workspace's — nor a pin made outside Slack — can
+be previewed or unpinned, whatever filters a forged submission carries: the team comes from
+the signed request, and the filters only narrow that team's rows.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import blocks
+from .permissions import Admins
+from .pins.accounts import Accounts
 from .store import Ledger, LedgerUnavailable, PinRecord
 from .store.ledger import utcnow
 from .w3ipfs import NotFoundError, W3IPFSClient, W3IPFSError, normalise_status
@@ -163,6 +171,42 @@ class CleanupReport:
     @property
     def processed(self) -> int:
         return self.done + self.skipped + len(self.failed or [])
+
+
+class TeamCleanup:
+    """The use case: who may, what a filter selects, and the paced run."""
+
+    def __init__(
+        self, accounts: Accounts, ledger: Ledger, admins: Admins, *, rate_per_minute: float,
+        progress_interval: float,
+    ) -> None:
+        self.accounts = accounts
+        self.ledger = ledger
+        self.admins = admins
+        self.rate_per_minute = rate_per_minute
+        self.progress_interval = progress_interval
+
+    async def is_admin(self, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
+        return await self.admins.is_admin(client, team_id, user_id)
+
+    async def preview(self, team_id: str, flt: CleanupFilter) -> list[PinRecord]:
+        """What the filter selects among the workspace's own pins. Raises `LedgerUnavailable`."""
+        return await candidates(self.ledger, team_id, flt)
+
+    async def run(self, client: AsyncWebClient, team_id: str, admin_id: str,
+                  flt: CleanupFilter) -> CleanupReport:
+        """Unpin what the filter selects now, from the workspace's own pinning account."""
+        try:
+            w3ipfs = await self.accounts.client_for(team_id)
+        except W3IPFSError as exc:
+            await _dm(client, admin_id, blocks.failure("Cleanup did not start",
+                                                       exc.user_message))
+            return CleanupReport(0, failed=[])
+        return await run_cleanup(
+            ledger=self.ledger, w3ipfs=w3ipfs, client=client, team_id=team_id,
+            admin_id=admin_id, flt=flt, rate_per_minute=self.rate_per_minute,
+            progress_interval=self.progress_interval,
+        )
 
 
 async def run_cleanup(

@@ -10,10 +10,13 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import metrics
+from .cleanup import TeamCleanup
 from .health import HealthCheck
 from .jobs import InProcessJobs
-from .permissions import Admins
+from .permissions import Admins, Scopes
 from .pinning import PinService, SharedFile
+from .pins.listing import PinListing
+from .pins.unpin import Unpinning
 from .queue import QueueUnavailable, RedisQueue
 from .settings import Settings
 from .slack_files import SlackDownloader
@@ -40,6 +43,10 @@ class Services:
     #: OAuth mode: the workspaces' installations (bot tokens), on the ledger's database.
     installations: AsyncSQLAlchemyInstallationStore | None = None
     health: HealthCheck = field(init=False)
+    #: Use cases (read and unpin side), each scoped to the asking workspace's own pins.
+    listing: PinListing = field(kw_only=True)
+    unpinning: Unpinning = field(kw_only=True)
+    cleanup: TeamCleanup = field(kw_only=True)
 
     def __post_init__(self) -> None:
         self.health = HealthCheck(self.w3ipfs)
@@ -89,8 +96,16 @@ class Services:
             except QueueUnavailable:
                 await ledger.close()
                 raise
+        scopes = Scopes(pins.accounts, multi_workspace=settings.oauth)
+        listing = PinListing(pins.accounts, ledger, pins.admins, scopes,
+                             default_auto_pin=settings.auto_pin)
+        unpinning = Unpinning(pins.accounts, ledger, pins.admins, scopes)
+        cleanup = TeamCleanup(pins.accounts, ledger, pins.admins,
+                              rate_per_minute=settings.api_rate,
+                              progress_interval=settings.progress_interval)
         return cls(settings, client, downloader, ledger, pins, jobs, queue,
-                   installations=installations)
+                   installations=installations, listing=listing, unpinning=unpinning,
+                   cleanup=cleanup)
 
     async def slack_for(self, team_id: str) -> AsyncWebClient | None:
         """A Web API client with the workspace's own bot token (for work outside a request)."""

@@ -19,8 +19,8 @@ async def confirm_step(
 ) -> blocks.Message:
     """Known pins this user may unpin get the Unpin button; the others are explained."""
     try:
-        pins, unknown = await services.pins.lookup(team_id, pin_ids)
-        verdicts = await services.pins.can_unpin(client, team_id, user_id, pins)
+        pins, unknown = await services.unpinning.lookup(team_id, pin_ids)
+        verdicts = await services.unpinning.can_unpin(client, team_id, user_id, pins)
     except (W3IPFSError, LedgerUnavailable) as exc:
         log.warning("unpin lookup failed: %s", exc)
         return blocks.failure("Could not look up those pins", exc.user_message)

@@ -36,14 +36,14 @@ def _value(action: dict[str, Any]) -> str:
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    gateway = services.pins.gateway_url
+    gateway = services.settings.w3ipfs_gateway_url
     ephemeral: dict[str, Any] = {"replace_original": False, "response_type": "ephemeral"}
 
     async def show_page(
         query: PinsQuery, body: dict[str, Any], respond: AsyncRespond, **kwargs: Any
     ) -> None:
         try:
-            listing = await services.pins.list_pins(query, actor(body)[0])
+            listing = await services.listing.list_pins(query, actor(body)[0])
         except (W3IPFSError, LedgerUnavailable) as exc:
             await respond(**ephemeral,
                           **blocks.failure("Could not list pins", exc.user_message).as_kwargs())
@@ -71,7 +71,7 @@ def register(app: AsyncApp, services: Services) -> None:
         pin_id: str, body: dict[str, Any], respond: AsyncRespond, **kwargs: Any
     ) -> None:
         try:
-            pin, owner = await services.pins.details(pin_id, actor(body)[0])
+            pin, owner = await services.listing.details(pin_id, actor(body)[0])
         except NotFoundError:
             message = blocks.notice(f"Pin `{blocks.escape(pin_id)}` no longer exists.",
                                     emoji=":grey_question:")
@@ -114,7 +114,7 @@ def register(app: AsyncApp, services: Services) -> None:
         if not ids:
             log.warning("unpin confirm with a malformed value")
             return
-        outcomes = await services.pins.unpin(client, actor(body)[0], actor(body)[1], ids)
+        outcomes = await services.unpinning.unpin(client, actor(body)[0], actor(body)[1], ids)
         await respond(replace_original=True,
                       **blocks.unpin_result(outcomes, actor(body)[1]).as_kwargs())
 
@@ -134,7 +134,7 @@ def register(app: AsyncApp, services: Services) -> None:
         if not looks_like_pin_id(pin_id):
             log.warning("unpin button with a malformed value %r", pin_id[:80])
             return
-        (outcome,) = await services.pins.unpin(client, actor(body)[0], user, [pin_id])
+        (outcome,) = await services.unpinning.unpin(client, actor(body)[0], user, [pin_id])
         if outcome.pin is not None:
             message = blocks.unpinned_card(outcome.pin, gateway_url=gateway, by_user=user)
             await respond(replace_original=True, **message.as_kwargs())

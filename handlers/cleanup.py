@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.cleanup import CleanupFilter, candidates, parse_filters, run_cleanup
+from bot.cleanup import CleanupFilter, parse_filters
 from bot.services import Services
 from bot.store import LedgerUnavailable
 
@@ -27,7 +27,7 @@ async def open_cleanup(
     services: Services, client: AsyncWebClient, trigger_id: str, team: str, user: str
 ) -> None:
     """Admins get the filters dialog; anyone else a modal saying who can."""
-    admin = await services.pins.admins.is_admin(client, team, user)
+    admin = await services.cleanup.is_admin(client, team, user)
     view = blocks.cleanup_modal() if admin else blocks.notice_modal("Team cleanup", NOT_ADMIN)
     try:
         await client.views_open(trigger_id=trigger_id, view=view)
@@ -51,12 +51,12 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(parsed, dict):
             await ack(response_action="errors", errors=parsed)
             return
-        if not await services.pins.admins.is_admin(client, team, user):
+        if not await services.cleanup.is_admin(client, team, user):
             await ack(response_action="update",
                       view=blocks.notice_modal("Team cleanup", NOT_ADMIN))
             return
         try:
-            rows = await candidates(services.ledger, team, parsed)
+            rows = await services.cleanup.preview(team, parsed)
         except LedgerUnavailable as exc:
             await ack(response_action="update",
                       view=blocks.notice_modal("Team cleanup", exc.user_message))
@@ -80,12 +80,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def confirmed(client: AsyncWebClient, team: str, user: str,
                         flt: CleanupFilter) -> None:
-        if not await services.pins.admins.is_admin(client, team, user):
+        if not await services.cleanup.is_admin(client, team, user):
             log.warning("cleanup confirm by non-admin %s refused", user)
             return
-        await run_cleanup(
-            ledger=services.ledger, w3ipfs=await services.pins.client_for(team), client=client,
-            team_id=team,
-            admin_id=user, flt=flt, rate_per_minute=services.settings.api_rate,
-            progress_interval=services.settings.progress_interval,
-        )
+        await services.cleanup.run(client, team, user, flt)

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp, services: Services) -> None:
     async def publish(client: AsyncWebClient, team: str, user: str) -> None:
         await services.health.run()
-        data = await services.pins.home_data(client, team, user, services.health.keys_state)
-        view = blocks.home_view(data, gateway_url=services.pins.gateway_url)
+        data = await services.listing.home_data(client, team, user,
+                                               services.health.keys_state)
+        view = blocks.home_view(data, gateway_url=services.settings.w3ipfs_gateway_url)
         try:
             await client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:
@@ -65,15 +66,15 @@ def register(app: AsyncApp, services: Services) -> None:
         team, user = actor(body)
         trigger = str(body.get("trigger_id") or "")
         try:
-            pin, owner = await services.pins.details(pin_id, team)
+            pin, owner = await services.listing.details(pin_id, team)
         except W3IPFSError as exc:
             await open_view(client, trigger, blocks.notice_modal("Pin", exc.user_message))
             return
         if verb == "details":
             await open_view(client, trigger, blocks.details_modal(
-                pin, gateway_url=services.pins.gateway_url, owner=owner))
+                pin, gateway_url=services.settings.w3ipfs_gateway_url, owner=owner))
             return
-        verdict = (await services.pins.can_unpin(client, team, user, [pin]))[pin.id]
+        verdict = (await services.unpinning.can_unpin(client, team, user, [pin]))[pin.id]
         if verdict is not None:
             await open_view(client, trigger, blocks.notice_modal("Unpin", verdict))
             return
@@ -90,5 +91,5 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def unpin_work(client: AsyncWebClient, team: str, user: str, pin_id: str) -> None:
         if looks_like_pin_id(pin_id):
-            await services.pins.unpin(client, team, user, [pin_id])
+            await services.unpinning.unpin(client, team, user, [pin_id])
         await publish(client, team, user)  # the Home tab shows the new state

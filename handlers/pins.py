@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    gateway = services.pins.gateway_url
+    gateway = services.settings.w3ipfs_gateway_url
 
     @app.command("/pins")
     async def on_pins(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
@@ -43,11 +43,11 @@ def register(app: AsyncApp, services: Services) -> None:
         team = command.get("team_id", "")
         try:
             if isinstance(parsed, PinDetails):
-                pin, owner = await services.pins.details(parsed.pin_id, team)
+                pin, owner = await services.listing.details(parsed.pin_id, team)
                 message = blocks.pin_details(pin, gateway_url=gateway, owner=owner)
             else:
                 query = parsed.for_context(command.get("user_id"), command.get("channel_id"))
-                listing = await services.pins.list_pins(query, team)
+                listing = await services.listing.list_pins(query, team)
                 message = blocks.pins_list(listing.page, query, gateway_url=gateway,
                                            owners=listing.owners)
         except NotFoundError:
