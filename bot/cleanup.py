@@ -16,15 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Literal
 
+from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic.dataclasses import dataclass as schema
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import blocks
+from .ids import SlackId, is_slack_id, parse_json
 from .permissions import Admins
 from .pins.accounts import Accounts
 from .store import Ledger, LedgerUnavailable, PinRecord
@@ -34,24 +38,37 @@ from .w3ipfs import NotFoundError, W3IPFSClient, W3IPFSError, normalise_status
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 10
+#: Sane ranges for the dialog's numbers: a century, and 10 TB. Beyond them a number is a typo
+#: (or `inf`, `nan`, `1e9`), answered in the dialog rather than overflowing a date.
+MAX_DAYS = 36_500
+MAX_MB = 10_000_000
+Status = Literal["any", "done", "failed", "pinning"]
+STATUSES: tuple[Status, ...] = ("any", "done", "failed", "pinning")
 
 
-@dataclass(frozen=True, slots=True)
+@schema(frozen=True, slots=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))
 class CleanupFilter:
-    older_than_days: float | None = None
-    larger_than_mb: float | None = None
-    channel_id: str | None = None
-    user_id: str | None = None
-    name_contains: str | None = None
-    status: str = "any"  # any | done | failed | pinning
+    """The filters of one cleanup, validated whenever one is built: from the dialog's values
+    (`parse_filters`, with friendly messages first) and from the preview's `private_metadata`
+    (`from_json`), so a forged submission cannot carry what the dialog would refuse."""
+
+    older_than_days: Annotated[float, Field(ge=0, le=MAX_DAYS)] | None = None
+    larger_than_mb: Annotated[float, Field(ge=0, le=MAX_MB)] | None = None
+    channel_id: SlackId | None = None
+    user_id: SlackId | None = None
+    name_contains: Annotated[
+        str, Field(min_length=1, max_length=blocks.CLEANUP_NAME_CHARS)] | None = None
+    status: Status = "any"
 
     def to_json(self) -> str:
+        """For `private_metadata`: every field is bounded, so this stays far below Slack's
+        3,000 characters (about 1,500 at worst, a 100-character name of emoji)."""
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> CleanupFilter:
-        data = json.loads(text)
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        """Raises `bot.ids.InvalidId` for anything `to_json` could not have written."""
+        return parse_json(text, _FILTER_JSON)
 
     def describe(self) -> str:
         parts = []
@@ -64,7 +81,7 @@ class CleanupFilter:
         if self.user_id:
             parts.append(f"pinned by <@{self.user_id}>")
         if self.name_contains:
-            parts.append(f"name contains “{blocks.escape(self.name_contains)}”")
+            parts.append(f"name contains “{blocks.inline_name(self.name_contains)}”")
         if self.status != "any":
             parts.append(f"status {self.status}")
         return ", ".join(parts) or "every pinned file"
@@ -91,44 +108,72 @@ class CleanupFilter:
         return True
 
 
-def _value(values: dict[str, Any], block: str) -> Any:
-    entry = (values.get(block) or {}).get("v") or {}
+_FILTER_JSON: TypeAdapter[CleanupFilter] = TypeAdapter(CleanupFilter)
+
+
+def _value(values: object, block: str) -> object:
+    """One input's value from a view's state, or None (any shape a forged payload has)."""
+    state = values.get(block) if isinstance(values, dict) else None
+    entry = state.get("v") if isinstance(state, dict) else None
+    if not isinstance(entry, dict):
+        return None
     for key in ("value", "selected_conversation", "selected_user"):
         if entry.get(key):
             return entry[key]
     option = entry.get("selected_option")
-    return option.get("value") if option else None
+    return option.get("value") if isinstance(option, dict) else None
 
 
-def parse_filters(values: dict[str, Any]) -> CleanupFilter | dict[str, str]:
-    """The modal's state -> a filter, or {block_id: message} for Slack to show inline."""
+def parse_filters(values: object) -> CleanupFilter | dict[str, str]:
+    """The modal's state -> a filter, or {block_id: message} for Slack to show inline.
+
+    Every input is bounded here as well as in the dialog (`max_length`), since a submission can
+    be forged: finite numbers in sane ranges, a short name, ids that are ids.
+    """
     errors: dict[str, str] = {}
 
-    def number(block: str, label: str) -> float | None:
+    def number(block: str, label: str, maximum: int) -> float | None:
         raw = _value(values, block)
-        if raw in (None, ""):
+        text = raw.strip() if isinstance(raw, str) else raw
+        if text in (None, ""):
+            return None
+        problem = f"{label} must be a number from 0 to {maximum:,}"
+        if not isinstance(text, str) or len(text) > blocks.CLEANUP_NUMBER_CHARS:
+            errors[block] = problem
             return None
         try:
-            value = float(str(raw).strip())
+            value = float(text)
         except ValueError:
-            errors[block] = f"{label} must be a number"
+            errors[block] = problem
             return None
-        if value < 0:
-            errors[block] = f"{label} cannot be negative"
-        return value
+        if not math.isfinite(value) or not 0 <= value <= maximum:
+            errors[block] = problem
+            return None
+        return abs(value)  # "-0" reads as 0
 
-    older = number("older", "Days")
-    larger = number("larger", "Size")
-    name = _value(values, "name")
+    older = number("older", "Days", MAX_DAYS)
+    larger = number("larger", "Size in MB", MAX_MB)
+    raw_name = _value(values, "name")
+    name = raw_name.strip() if isinstance(raw_name, str) else None
+    if raw_name is not None and name is None:
+        errors["name"] = "Type part of a name"
+    elif name and len(name) > blocks.CLEANUP_NAME_CHARS:
+        errors["name"] = f"Keep it under {blocks.CLEANUP_NAME_CHARS} characters"
+    channel, user = _value(values, "channel"), _value(values, "user")
+    if channel is not None and not is_slack_id(channel):
+        errors["channel"] = "Pick a channel from the list"
+    if user is not None and not is_slack_id(user):
+        errors["user"] = "Pick a person from the list"
     status = _value(values, "status") or "any"
-    if status not in ("any", "done", "failed", "pinning"):
+    if status not in STATUSES:
         errors["status"] = "Pick a status from the list"
     if errors:
         return errors
     return CleanupFilter(
         older_than_days=older, larger_than_mb=larger,
-        channel_id=_value(values, "channel"), user_id=_value(values, "user"),
-        name_contains=str(name).strip() or None if name else None, status=status,
+        channel_id=channel,  # type: ignore[arg-type]  # checked just above
+        user_id=user,  # type: ignore[arg-type]
+        name_contains=name or None, status=status,  # type: ignore[arg-type]
     )
 
 
