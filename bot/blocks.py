@@ -402,6 +402,13 @@ def notice(text: str, *, emoji: str = ":information_source:") -> Message:
     return _render(text, [SectionBlock(text=_md(f"{emoji} {text}"))])
 
 
+def unknown_pin(pin_id: str) -> Message:
+    """The answer to an id that names no pin of this workspace's — unknown, another
+    workspace's, or not an id at all: all three read the same."""
+    return notice(f"No pin with id `{inline_name(pin_id, 80)}` exists on this account. "
+                  "`/pins` lists them all.", emoji=":grey_question:")
+
+
 def failure(title: str, reason: str) -> Message:
     """`title` is plain text (it may hold a file name: made one escaped line here); `reason`
     is mrkdwn, already escaped."""

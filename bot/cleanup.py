@@ -66,7 +66,7 @@ class CleanupFilter:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> CleanupFilter:
+    def from_json(cls, text: object) -> CleanupFilter:
         """Raises `bot.ids.InvalidId` for anything `to_json` could not have written."""
         return parse_json(text, _FILTER_JSON)
 

@@ -22,6 +22,7 @@ Status = Literal["all", "pinned", "unpinned"]
 Scope = Literal["all", "mine", "here", "find"]
 MAX_SEARCH = 100
 MAX_OFFSET = 100_000
+MAX_VALUE = 2000  # Slack's limit on a button value
 SortField = Literal["created_at", "size", "name"]
 Order = Literal["asc", "desc"]
 
@@ -75,9 +76,11 @@ class PinsQuery:
     @classmethod
     def from_value(cls, value: str) -> PinsQuery:
         """Decode a button value; anything odd falls back to defaults rather than failing."""
+        if len(value) > MAX_VALUE:
+            return cls()
         try:
             data = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: `[[[[…` nested past the limit
             return cls()
         if not isinstance(data, dict):
             return cls()

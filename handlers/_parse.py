@@ -34,6 +34,8 @@ async def parse_or_reply(
 
 def actor(body: dict[str, Any]) -> tuple[str, str]:
     """(team id, user id) of an interactive payload: buttons, menus, modals, shortcuts."""
-    user = body.get("user") or {}
-    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-    return team, str(user.get("id") or "")
+    user = body.get("user")
+    user = user if isinstance(user, dict) else {}
+    team_field = body.get("team")
+    team = (team_field.get("id") if isinstance(team_field, dict) else None) or user.get("team_id")
+    return str(team or ""), str(user.get("id") or "")

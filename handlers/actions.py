@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.commands import PinsQuery, looks_like_pin_id
+from bot.commands import PinsQuery
+from bot.ids import PIN_IDS, InvalidId, parse_json, parse_pin_id, parse_row_value
 from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import NotFoundError, W3IPFSError
@@ -28,9 +28,16 @@ ActionWork = Callable[
 
 
 def _value(action: dict[str, Any]) -> str:
-    if "selected_option" in action:
-        return str((action.get("selected_option") or {}).get("value", ""))
-    return str(action.get("value", ""))
+    """A button's value or an overflow option's value: input, parsed by `bot.ids` before use."""
+    option = action.get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else action.get("value")
+    return value if isinstance(value, str) else ""
+
+
+def _refused(what: str, action: dict[str, Any], body: dict[str, Any]) -> None:
+    """The one log line for a payload whose id did not parse (the value cut and repr'd)."""
+    log.warning("%s from %s with a malformed value %r", what, actor(body)[1][:32],
+                _value(action)[:80])
 
 
 
@@ -73,8 +80,9 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             pin, owner = await services.listing.details(pin_id, actor(body)[0])
         except NotFoundError:
-            message = blocks.notice(f"Pin `{blocks.escape(pin_id)}` no longer exists.",
-                                    emoji=":grey_question:")
+            # Said only to the person who asked, even when they pressed Share.
+            await respond(**ephemeral, **blocks.unknown_pin(pin_id).as_kwargs())
+            return
         except W3IPFSError as exc:
             message = blocks.failure("Could not load the pin", exc.user_message)
         else:
@@ -85,16 +93,25 @@ def register(app: AsyncApp, services: Services) -> None:
         action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
         client: AsyncWebClient,
     ) -> None:
-        await show_details(_value(action), body, respond, response_type="in_channel",
+        try:
+            pin_id = parse_pin_id(_value(action))
+        except InvalidId:
+            _refused("share button", action, body)
+            await respond(**ephemeral, **blocks.unknown_pin(_value(action)).as_kwargs())
+            return
+        await show_details(pin_id, body, respond, response_type="in_channel",
                            replace_original=False)
 
     async def on_row_menu(
         action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
         client: AsyncWebClient,
     ) -> None:
-        verb, _, pin_id = _value(action).partition(":")
-        if not looks_like_pin_id(pin_id):
-            log.warning("row menu with a malformed value %r", _value(action)[:80])
+        try:
+            verb, pin_id = parse_row_value(_value(action), ("details", "unpin", "open"))
+        except InvalidId:
+            _refused("row menu", action, body)
+            await respond(**ephemeral, **blocks.unknown_pin(
+                _value(action).partition(":")[2]).as_kwargs())
             return
         if verb == "details":
             await show_details(pin_id, body, respond, **ephemeral)
@@ -108,12 +125,14 @@ def register(app: AsyncApp, services: Services) -> None:
         client: AsyncWebClient,
     ) -> None:
         try:
-            ids = [str(i) for i in json.loads(_value(action)) if looks_like_pin_id(str(i))]
-        except (ValueError, TypeError):
-            ids = []
-        if not ids:
-            log.warning("unpin confirm with a malformed value")
+            parsed: list[str] = parse_json(_value(action), PIN_IDS)
+        except InvalidId:
+            _refused("unpin confirm", action, body)
+            await respond(**ephemeral, **blocks.notice(
+                "Those pins are not on this account, so nothing was unpinned. `/pins` lists "
+                "them all.", emoji=":grey_question:").as_kwargs())
             return
+        ids = list(dict.fromkeys(parsed))
         outcomes = await services.unpinning.unpin(client, actor(body)[0], actor(body)[1], ids)
         await respond(replace_original=True,
                       **blocks.unpin_result(outcomes, actor(body)[1]).as_kwargs())
@@ -130,9 +149,12 @@ def register(app: AsyncApp, services: Services) -> None:
         client: AsyncWebClient,
     ) -> None:
         # The button's own confirm dialog was the confirm step.
-        pin_id, user = _value(action), actor(body)[1]
-        if not looks_like_pin_id(pin_id):
-            log.warning("unpin button with a malformed value %r", pin_id[:80])
+        user = actor(body)[1]
+        try:
+            pin_id = parse_pin_id(_value(action))
+        except InvalidId:
+            _refused("unpin button", action, body)
+            await respond(**ephemeral, **blocks.unknown_pin(_value(action)).as_kwargs())
             return
         (outcome,) = await services.unpinning.unpin(client, actor(body)[0], user, [pin_id])
         if outcome.pin is not None:

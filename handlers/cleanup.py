@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
 from bot.cleanup import CleanupFilter, parse_filters
+from bot.ids import InvalidId
 from bot.services import Services
 from bot.store import LedgerUnavailable
 
@@ -47,7 +48,8 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_filters(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                          client: AsyncWebClient) -> None:
         team, user = actor(body)
-        parsed = parse_filters((view.get("state") or {}).get("values") or {})
+        state = view.get("state")
+        parsed = parse_filters(state.get("values") if isinstance(state, dict) else None)
         if isinstance(parsed, dict):
             await ack(response_action="errors", errors=parsed)
             return
@@ -69,13 +71,16 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.view(blocks.CLEANUP_CONFIRM)
     async def on_confirm(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                          client: AsyncWebClient) -> None:
-        await ack()  # closes the dialog; progress arrives as a message
         team, user = actor(body)
         try:
-            flt = CleanupFilter.from_json(str(view.get("private_metadata") or "{}"))
-        except (ValueError, TypeError):
-            log.warning("cleanup confirm with malformed filters")
+            flt = CleanupFilter.from_json(view.get("private_metadata"))
+        except InvalidId as exc:
+            log.warning("cleanup confirm from %s with malformed filters: %s", user[:32], exc)
+            await ack(response_action="update", view=blocks.notice_modal(
+                "Team cleanup", "That cleanup could not be read, so nothing was unpinned. "
+                "Start again with `/pins cleanup`."))
             return
+        await ack()  # closes the dialog; progress arrives as a message
         services.tasks.submit("cleanup", confirmed, client, team, user, flt)
 
     async def confirmed(client: AsyncWebClient, team: str, user: str,

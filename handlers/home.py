@@ -10,9 +10,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.commands import looks_like_pin_id
+from bot.ids import InvalidId, parse_pin_id, parse_row_value
 from bot.services import Services
-from bot.w3ipfs import W3IPFSError
+from bot.w3ipfs import NotFoundError, W3IPFSError
 
 from ._parse import actor
 
@@ -59,12 +59,18 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def row_work(action: dict[str, Any], body: dict[str, Any],
                        client: AsyncWebClient) -> None:
-        verb, _, pin_id = str((action.get("selected_option") or {}).get("value", "")
-                              ).partition(":")
-        if verb not in ("details", "unpin") or not looks_like_pin_id(pin_id):
-            return
         team, user = actor(body)
         trigger = str(body.get("trigger_id") or "")
+        option = action.get("selected_option")
+        value = option.get("value") if isinstance(option, dict) else None
+        try:
+            verb, pin_id = parse_row_value(value, ("details", "unpin"))
+        except InvalidId:
+            log.warning("home row menu from %s with a malformed value %r", user[:32],
+                        str(value)[:80])
+            await open_view(client, trigger, blocks.notice_modal(
+                "Pin", NotFoundError.user_message))
+            return
         try:
             pin, owner = await services.listing.details(pin_id, team)
         except W3IPFSError as exc:
@@ -84,12 +90,18 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_unpin_submit(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        await ack()  # closes the modal
         team, user = actor(body)
-        pin_id = str(view.get("private_metadata") or "")
+        try:
+            pin_id = parse_pin_id(view.get("private_metadata"))
+        except InvalidId:
+            log.warning("unpin modal from %s with malformed private_metadata %r", user[:32],
+                        str(view.get("private_metadata"))[:80])
+            await ack(response_action="update",
+                      view=blocks.notice_modal("Unpin", NotFoundError.user_message))
+            return
+        await ack()  # closes the modal
         services.tasks.submit("home unpin", unpin_work, client, team, user, pin_id)
 
     async def unpin_work(client: AsyncWebClient, team: str, user: str, pin_id: str) -> None:
-        if looks_like_pin_id(pin_id):
-            await services.unpinning.unpin(client, team, user, [pin_id])
+        await services.unpinning.unpin(client, team, user, [pin_id])
         await publish(client, team, user)  # the Home tab shows the new state

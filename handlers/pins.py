@@ -51,11 +51,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 message = blocks.pins_list(listing.page, query, gateway_url=gateway,
                                            owners=listing.owners)
         except NotFoundError:
-            pin_id = parsed.pin_id if isinstance(parsed, PinDetails) else "?"
-            message = blocks.notice(
-                f"No pin with id `{blocks.escape(pin_id)}` exists on this account. "
-                "`/pins` lists them all.", emoji=":grey_question:",
-            )
+            message = blocks.unknown_pin(parsed.pin_id if isinstance(parsed, PinDetails)
+                                         else "?")
         except (W3IPFSError, LedgerUnavailable) as exc:
             log.warning("/pins failed: %s", exc)
             message = blocks.failure("Could not list pins", exc.user_message)

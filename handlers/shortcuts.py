@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
+from bot.ids import MESSAGE_REF, InvalidId, parse_json
 from bot.pinning import SharedFile
 from bot.services import Services
 from bot.slack_files import SlackFile
@@ -57,7 +58,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await pin_each(team, channel, user, files, f"shortcut:{channel}:{ts}", client,
                            bot_user_id)
             await respond(response_type="ephemeral", **blocks.notice(
-                f"Pinning *{blocks.escape(files[0].name)}*: the result will be in the "
+                f"Pinning *{blocks.inline_name(files[0].name)}*: the result will be in the "
                 "message's thread.", emoji=":pushpin:").as_kwargs())
             return
         value = json.dumps({"c": channel, "ts": ts, "t": message.get("thread_ts")})
@@ -76,11 +77,14 @@ def register(app: AsyncApp, services: Services) -> None:
     async def choice_work(action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
                           client: AsyncWebClient, bot_user_id: str | None) -> None:
         try:
-            target = json.loads(str(action.get("value") or ""))
-            channel, ts, thread = str(target["c"]), str(target["ts"]), target.get("t")
-        except (ValueError, KeyError, TypeError):
-            log.warning("shortcut choice with a malformed value")
+            target = parse_json(action.get("value"), MESSAGE_REF)
+        except InvalidId:
+            log.warning("shortcut choice with a malformed value %r", str(action.get("value"))[:80])
+            await respond(replace_original=False, response_type="ephemeral", **blocks.notice(
+                "pinbot could not tell which message that was, so nothing was pinned. Use "
+                "*Pin to IPFS* on the message again.", emoji=":warning:").as_kwargs())
             return
+        channel, ts, thread = target.c, target.ts, target.t
         team, user = actor(body)
         files = await services.pins.message_files(client, channel, ts)
         if action.get("action_id") == PIN_FOLDER:
