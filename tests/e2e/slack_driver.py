@@ -132,7 +132,9 @@ class SlackDriver:
         channel: str = "C0GENERAL",
         message_ts: str | None = None,
         ephemeral: bool = True,
+        team: str | None = None,
     ) -> Sent:
+        team = team or self.slack.team_id
         response_url = self.slack.response_url()
         action: dict[str, Any] = {
             "action_id": action_id, "block_id": "blk", "action_ts": f"{time.time():.6f}",
@@ -145,7 +147,7 @@ class SlackDriver:
                           text={"type": "plain_text", "text": "x"})
         payload = {
             "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "team_id": self.slack.team_id},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
             "api_app_id": APP_ID,
             "token": "legacy-verification-token",
             "container": {
@@ -153,7 +155,7 @@ class SlackDriver:
                 "channel_id": channel, "is_ephemeral": ephemeral,
             },
             "trigger_id": f"{next(self._ids)}.123.abc",
-            "team": {"id": self.slack.team_id, "domain": "example"},
+            "team": {"id": team, "domain": "example"},
             "enterprise": None,
             "is_enterprise_install": False,
             "channel": {"id": channel, "name": "general"},

@@ -111,6 +111,9 @@ class W3IPFSEmulator:
         self.temp_dir = temp_dir
         #: When set, uploads report this CID instead of the real one (a misbehaving service).
         self.cid_override: str | None = None
+        #: False: listings ignore `metadata=` (the filter is undocumented; a service may not
+        #: honour it), so callers must not trust it to scope what they show.
+        self.honour_metadata_filter = True
         #: Seconds to stall after each MiB of an upload (a slow link, for progress tests).
         self.throttle_upload = 0.0
         #: Random faults: this share of API requests fails with one of `fault_mix`.
@@ -481,7 +484,7 @@ class W3IPFSEmulator:
         pins = list(enumerate(self.pins.get(request[ACCOUNT], [])))
         if pinned != "all":
             pins = [(i, p) for i, p in pins if p["pinned"] == (pinned == "true")]
-        if wanted:
+        if wanted and self.honour_metadata_filter:
             pins = [(i, p) for i, p in pins if _kv_match(p, wanted)]
 
         def key(item: tuple[int, dict[str, Any]]) -> Any:
