@@ -7,6 +7,7 @@ or log line shows `**********`, never the value.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -16,6 +17,26 @@ DEFAULT_API_URL = "https://api.w3ipfs.aioz.network/api"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 #: Slack's own file hosts (a host matches itself and its subdomains). Only these get the token.
 DEFAULT_DOWNLOAD_HOSTS = ("files.slack.com", "slack-files.com", "slack-edge.com")
+#: A Slack download slower than this on average is abandoned (64 KiB/s: a poor mobile link).
+DEFAULT_MIN_DOWNLOAD_RATE = 64 * 1024
+#: What every download may take on top of size / rate: connecting, redirects, a slow start.
+DEFAULT_DOWNLOAD_ALLOWANCE = 30.0
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*(?:/\s*s)?\s*$", re.IGNORECASE)
+_RATE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_rate(text: str) -> float:
+    """Bytes per second from `64KiB/s`, `1MiB/s`, `500KB/s` (`/s` optional) or a plain number.
+
+    KB/MB/GB are decimal, KiB/MiB/GiB binary, case-insensitively. Pure, so operators and tests
+    share one reading; anything else is a `ValueError` whose text never repeats the input.
+    """
+    match = _RATE.match(text)
+    if match is None:
+        raise ValueError("must be bytes per second or a rate like 64KiB/s, 1MiB/s, 500KB/s")
+    return float(match.group(1)) * _RATE_UNITS[(match.group(2) or "").lower()]
 
 
 class ConfigError(Exception):
@@ -95,6 +116,22 @@ class Settings(BaseSettings):
         5.0, gt=0, validation_alias=_env("PINBOT_STATUS_POLL_INTERVAL")
     )
     job_timeout: float = Field(3600, gt=0, validation_alias=_env("PINBOT_JOB_TIMEOUT"))
+    #: A job whose runner stopped renewing its lease this long ago is taken over.
+    job_lease: float = Field(60, ge=1, le=3600, validation_alias=_env("PINBOT_JOB_LEASE"))
+    #: How often files shared while pinbot was away are looked for (0: only at start).
+    catchup_interval: float = Field(
+        600, ge=0, validation_alias=_env("PINBOT_CATCHUP_INTERVAL")
+    )
+    #: Bytes per second a Slack download must average; below it the download is cut short.
+    min_download_rate: float = Field(
+        DEFAULT_MIN_DOWNLOAD_RATE, gt=0, allow_inf_nan=False,
+        validation_alias=_env("PINBOT_MIN_DOWNLOAD_RATE"),
+    )
+    #: Seconds every download may take on top of size / rate (connection, redirects, start).
+    download_allowance: float = Field(
+        DEFAULT_DOWNLOAD_ALLOWANCE, gt=0, allow_inf_nan=False,
+        validation_alias=_env("PINBOT_DOWNLOAD_ALLOWANCE"),
+    )
 
 
     @field_validator("encryption_key")
@@ -132,7 +169,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "max_event_age", "status_poll_seconds", "status_poll_interval", "job_timeout",
-        "progress_interval", mode="before",
+        "progress_interval", "download_allowance", "job_lease", "catchup_interval",
+        mode="before",
     )
     @classmethod
     def _duration(cls, value: Any) -> Any:
@@ -149,6 +187,11 @@ class Settings(BaseSettings):
                     ) from None
             return text
         return value
+
+    @field_validator("min_download_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return parse_rate(value) if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

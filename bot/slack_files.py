@@ -8,20 +8,28 @@ HTTP clients drop `Authorization` on cross-origin redirects. So redirects are fo
 hop at a time: the bot token goes only to Slack's own hosts (`PINBOT_DOWNLOAD_HOSTS`, each
 matching itself and its subdomains), the first URL must be one of them, and the response must
 not be an HTML page (unless the file is HTML) nor differ in length from `files.info`'s size.
+Every hop also obeys `download_policy` (https only, loopback exempt; other hosts only on public
+addresses), and every download runs against a `DownloadClock` (an allowance plus its size at
+`PINBOT_MIN_DOWNLOAD_RATE`), so a trickling server cannot hold an upload slot for long.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from pydantic import SecretStr
+from yarl import URL
 
+from .download_policy import AddressRefused, GuardedResolver, HopRefusal, hop_refusal, host_allowed
 from .format import human_size
+from .settings import DEFAULT_DOWNLOAD_ALLOWANCE, DEFAULT_MIN_DOWNLOAD_RATE, Settings
 from .text import inline_name
 
 log = logging.getLogger(__name__)
@@ -168,23 +176,100 @@ class SizeMismatchError(SlackDownloadError):
     )
 
 
-def host_allowed(url: str, allowed: Sequence[str]) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return any(host == h or host.endswith("." + h) for h in allowed)
+class SlowDownloadError(SlackDownloadError):
+    """Slack sent the bytes slower than PINBOT_MIN_DOWNLOAD_RATE allows, or stopped sending."""
+
+    user_message = (
+        "Slack sent the file too slowly, so pinbot stopped the download rather than hold up "
+        "other pins. Nothing was pinned; share the file again to retry."
+    )
+
+
+class UnsafeDownloadError(SlackDownloadError):
+    """The download would have gone where pinbot does not fetch from (`download_policy`)."""
+
+    user_message = (
+        "The file's download was sent somewhere pinbot does not fetch from (a local or private "
+        "network address), so nothing was downloaded from there and nothing was pinned."
+    )
+
+
+CLEARTEXT_MESSAGE = (
+    "The file's download link is not encrypted (http://), so pinbot did not use it: its Slack "
+    "token would have travelled in clear. Nothing was pinned."
+)
+
+#: Longest single wait for Slack's next bytes (or its answer) before the download counts as
+#: stalled, whatever is left of the download's overall budget.
+STALL_TIMEOUT = 60.0
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+T = TypeVar("T")
+
+
+class DownloadClock:
+    """The time one download may spend waiting for Slack: `allowance + size / min_rate`.
+
+    Why waiting time rather than wall time: the consumer (the upload) reads at its own pace,
+    and aiohttp stops reading the socket while the consumer is behind; that time is not
+    Slack's. A server that trickles bytes makes every read wait, so its download spends the
+    budget and is cut at the deadline instead of holding an upload slot for hours. Connecting,
+    every redirect and the headers count too; each single wait is also capped at `stall`.
+    """
+
+    def __init__(self, budget: float, stall: float, min_rate: float) -> None:
+        self.budget = budget
+        self.stall = stall
+        self.min_rate = min_rate
+        self.waited = 0.0
+
+    async def wait(self, step: Awaitable[T], what: str) -> T:
+        """Await one step of the download within what is left of the budget."""
+        remaining = self.budget - self.waited
+        limit = max(0.0, min(self.stall, remaining))
+        started = time.monotonic()
+        timeout = asyncio.timeout(limit)
+        try:
+            async with timeout:
+                return await step
+        except TimeoutError:
+            if not timeout.expired():
+                raise  # aiohttp's own timeout, not this budget
+            why = "stalled" if limit < remaining else "missed its deadline"
+            raise SlowDownloadError(
+                f"{what}: download {why} after {self.waited + limit:.1f}s waiting on Slack "
+                f"(budget {self.budget:.1f}s)",
+                f"Slack sent the file slower than {human_size(int(self.min_rate))}/s, so "
+                "pinbot stopped the download rather than hold up other pins. Nothing was "
+                "pinned; share the file again to retry.",
+            ) from None
+        finally:
+            self.waited += time.monotonic() - started
 
 
 class SlackDownload:
-    """An open download whose headers passed the checks; iterate it once for the bytes."""
+    """An open download whose headers passed the checks; iterate it once for the bytes.
 
-    def __init__(self, response: aiohttp.ClientResponse, expected_size: int, name: str) -> None:
+    Every read is timed by the download's `DownloadClock`, so the deadline covers the whole
+    stream for whichever consumer reads it. A download that ends early for any reason closes
+    its connection at once (a trickling server is not left holding a socket).
+    """
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, expected_size: int, name: str, *,
+        clock: DownloadClock,
+    ) -> None:
         self._response = response
+        self._clock = clock
         self.expected_size = expected_size
         self.name = name
         self.bytes_read = 0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        reader = self._response.content
+        finished = False
         try:
-            async for chunk in self._response.content.iter_chunked(DOWNLOAD_CHUNK):
+            while chunk := await self._clock.wait(reader.read(DOWNLOAD_CHUNK), self.name):
                 self.bytes_read += len(chunk)
                 if self.bytes_read > self.expected_size:
                     raise SizeMismatchError(
@@ -192,10 +277,14 @@ class SlackDownload:
                         "files.info reported"
                     )
                 yield chunk
+            finished = True
         except aiohttp.ClientError as exc:
             raise SizeMismatchError(
                 f"{self.name}: download broke after {self.bytes_read} bytes ({exc!r})"
             ) from None
+        finally:
+            if not finished:
+                self.close()
         if self.bytes_read != self.expected_size:
             raise SizeMismatchError(
                 f"{self.name}: download ended after {self.bytes_read} of "
@@ -207,73 +296,137 @@ class SlackDownload:
 
 
 class SlackDownloader:
-    """Opens Slack file downloads with the bot token, on one pooled aiohttp session."""
+    """Opens Slack file downloads with the bot token, on one pooled aiohttp session.
+
+    The session's connector resolves names through `GuardedResolver`, so the host policy of
+    `download_policy` holds for the address actually connected to.
+    """
 
     def __init__(
         self,
         token: SecretStr | None,
         allowed_hosts: Sequence[str],
         *,
+        min_rate: float = DEFAULT_MIN_DOWNLOAD_RATE,
+        allowance: float = DEFAULT_DOWNLOAD_ALLOWANCE,
+        stall: float = STALL_TIMEOUT,
         timeout: float = 60.0,
-        session: aiohttp.ClientSession | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
+        """`resolver` is the DNS under the guard (aiohttp's default when None); tests pass
+        one that answers like a rebinding attacker's DNS."""
         self._token = token
+        self._dns = resolver
         self.allowed_hosts = list(allowed_hosts)
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
-        self._session = session
-        self._owns_session = session is None
+        self.min_rate = min_rate
+        self.allowance = allowance
+        self.stall = stall
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlackDownloader:
+        return cls(
+            settings.slack_bot_token, settings.download_hosts,
+            min_rate=settings.min_download_rate, allowance=settings.download_allowance,
+        )
 
     def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            self._resolver = GuardedResolver(self.allowed_hosts, self._dns)
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout, auto_decompress=False,
-                connector=aiohttp.TCPConnector(limit=64),
+                connector=aiohttp.TCPConnector(limit=64, resolver=self._resolver),
             )
         return self._session
 
     async def aclose(self) -> None:
-        if self._owns_session and self._session is not None:
+        if self._session is not None:
             await self._session.close()
+        if self._resolver is not None:
+            await self._resolver.close()
+
+    def clock_for(self, file: SlackFile) -> DownloadClock:
+        """This file's waiting budget: the allowance plus its size at the floor rate."""
+        return DownloadClock(
+            self.allowance + (file.size or 0) / self.min_rate, self.stall, self.min_rate
+        )
 
     async def open(self, file: SlackFile, token: SecretStr | None = None) -> SlackDownload:
-        """Follow redirects deliberately; return the download once its headers look right."""
-        url = file.url_private_download
-        if not url:
+        """Follow redirects deliberately, each hop under the host policy; return the download
+        once its headers look right. The file's clock starts here."""
+        if not file.url_private_download:
             raise SlackDownloadError(f"{file.id}: no download URL")
-        if not host_allowed(url, self.allowed_hosts):
+        try:
+            url = URL(file.url_private_download)
+        except ValueError:
+            raise SlackDownloadError(f"{file.id}: unparseable download URL") from None
+        if not host_allowed(url.raw_host, self.allowed_hosts):
             raise SlackDownloadError(
-                f"{file.id}: refusing to download from {urlsplit(url).hostname!r}, "
+                f"{file.id}: refusing to download from {url.raw_host!r}, "
                 "which is not a Slack file host (PINBOT_DOWNLOAD_HOSTS)",
                 "The file's download link does not point at Slack, so pinbot did not follow it.",
             )
         secret = token or self._token
         if secret is None:
             raise SlackDownloadError(f"{file.id}: no bot token to download with")
-        bearer = secret.get_secret_value()
+        clock = self.clock_for(file)
         session = self._session_or_new()
         for _ in range(MAX_REDIRECTS + 1):
-            headers = {"Authorization": f"Bearer {bearer}"} if host_allowed(
-                url, self.allowed_hosts
-            ) else {}
+            response = await self._hop(session, url, file, secret, clock)
+            if response.status not in REDIRECT_STATUSES:
+                return self._checked(response, file, clock)
+            location = response.headers.get("Location")
+            response.close()
+            if not location:
+                raise SlackDownloadError(f"{file.id}: redirect without a Location")
             try:
-                response = await session.get(url, headers=headers, allow_redirects=False)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise SlackDownloadError(
-                    f"{file.id}: could not reach Slack's file host ({type(exc).__name__})",
-                    "pinbot could not reach Slack to download the file. Please try again.",
-                ) from None
-            if response.status in (301, 302, 303, 307, 308):
-                location = response.headers.get("Location")
-                response.close()
-                if not location:
-                    raise SlackDownloadError(f"{file.id}: redirect without a Location")
-                url = urljoin(url, location)
-                log.debug("download redirected to host %s", urlsplit(url).hostname)
-                continue
-            return self._checked(response, file)
+                url = url.join(URL(location))
+            except ValueError:
+                raise SlackDownloadError(f"{file.id}: redirect to an unparseable URL") from None
+            log.debug("download redirected to host %s", url.raw_host)
         raise SlackDownloadError(f"{file.id}: too many redirects")
 
-    def _checked(self, response: aiohttp.ClientResponse, file: SlackFile) -> SlackDownload:
+    async def _hop(
+        self, session: aiohttp.ClientSession, url: URL, file: SlackFile, secret: SecretStr,
+        clock: DownloadClock,
+    ) -> aiohttp.ClientResponse:
+        """One request, if the policy allows it; the token only to PINBOT_DOWNLOAD_HOSTS."""
+        refusal = hop_refusal(url, self.allowed_hosts)
+        if refusal is not None:
+            raise self._refused(file, url, refusal)
+        headers = {}
+        if host_allowed(url.raw_host, self.allowed_hosts):
+            headers["Authorization"] = f"Bearer {secret.get_secret_value()}"
+        try:
+            return await clock.wait(
+                session.get(url, headers=headers, allow_redirects=False), file.id
+            )
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefused):
+                raise self._refused(file, url, HopRefusal.PRIVATE_ADDRESS) from None
+            raise self._unreachable(file, exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._unreachable(file, exc) from None
+
+    @staticmethod
+    def _refused(file: SlackFile, url: URL, refusal: HopRefusal) -> UnsafeDownloadError:
+        message = CLEARTEXT_MESSAGE if refusal is HopRefusal.CLEARTEXT else None
+        return UnsafeDownloadError(
+            f"{file.id}: refusing to fetch from host {url.raw_host!r}: {refusal.value}", message
+        )
+
+    @staticmethod
+    def _unreachable(file: SlackFile, exc: BaseException) -> SlackDownloadError:
+        return SlackDownloadError(
+            f"{file.id}: could not reach Slack's file host ({type(exc).__name__})",
+            "pinbot could not reach Slack to download the file. Please try again.",
+        )
+
+    def _checked(
+        self, response: aiohttp.ClientResponse, file: SlackFile, clock: DownloadClock
+    ) -> SlackDownload:
         if response.status in (401, 403):
             response.close()
             raise LoginPageError(f"{file.id}: Slack answered {response.status} to the download")
@@ -297,4 +450,4 @@ class SlackDownloader:
             raise SizeMismatchError(
                 f"{file.id}: Slack sent Content-Length {length}, files.info said {file.size}"
             )
-        return SlackDownload(response, file.size, file.name)
+        return SlackDownload(response, file.size, file.name, clock=clock)
