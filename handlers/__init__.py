@@ -11,9 +11,22 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
 
-from . import actions, cleanup, files, home, keys, pin, pins, reactions, shortcuts, unpin
+from . import (
+    actions,
+    cleanup,
+    files,
+    home,
+    keys,
+    pin,
+    pins,
+    reactions,
+    replays,
+    shortcuts,
+    unpin,
+)
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
-    for module in (files, pin, pins, unpin, actions, reactions, shortcuts, home, cleanup, keys):
+    for module in (replays, files, pin, pins, unpin, actions, reactions, shortcuts, home,
+                   cleanup, keys):
         module.register(app, services)
