@@ -43,6 +43,7 @@ from _measure import reset_peak, rss_kib  # noqa: E402
 from bot.server import build_web_app  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from handlers import register_all  # noqa: E402
 
 KEY, SECRET, TOKEN, SIGNING = "bench-key", "bench-secret", "xoxb-test-token", "bench-signing"
 MiB = 1024 * 1024
@@ -67,7 +68,7 @@ async def run_bot(slack_api: str, sink: str, file_id: str, channel: str, size: i
     })
     settings = load_settings()
     services = await Services.create(settings)
-    runner = web.AppRunner(build_web_app(settings, services), access_log=None)
+    runner = web.AppRunner(build_web_app(settings, services, register_all), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -1,27 +1,47 @@
-"""The services a running bot shares: one pinning client (one pool), one downloader, the
-ledger, the job runner and the use cases. Built once per process; injected into the app."""
+"""The entry point's wiring: adapters, use cases and the job runner, built once per process.
+
+Only this module (and the CLI/server that call it) knows how the pieces fit; use cases get
+their dependencies passed in and never import each other. Handlers receive the built
+`Services` and call one use case each.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass, field
+from typing import Literal
 
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
-from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import metrics
 from .cleanup import TeamCleanup
 from .health import HealthCheck
-from .jobs import InProcessJobs
+from .jobs import InProcessJobs, Job, JobRunner, JobStore, Lease, Next
+from .keys import KeyVault
 from .permissions import Admins, Scopes
-from .pinning import PinService, SharedFile
+from .pinning import PinService
+from .pins.accounts import Accounts
+from .pins.by_cid import PinByCID
+from .pins.catchup import CatchUp
+from .pins.folder import PinFolder
+from .pins.intake import Intake
 from .pins.listing import PinListing
+from .pins.share import PinSharedFile, ShareSettings
 from .pins.unpin import Unpinning
 from .queue import QueueUnavailable, RedisQueue
 from .settings import Settings
+from .slack.clients import SlackClients
 from .slack_files import SlackDownloader
 from .store import Ledger, upgrade
 from .w3ipfs import W3IPFSClient, W3IPFSError
+
+log = logging.getLogger(__name__)
+
+#: `serve` answers Slack (and, without Redis, runs the jobs); `worker` runs jobs from Redis.
+Role = Literal["serve", "worker"]
 
 
 def _count_api_error(error: W3IPFSError, will_retry: bool) -> None:
@@ -34,15 +54,26 @@ class Services:
     w3ipfs: W3IPFSClient
     downloader: SlackDownloader
     ledger: Ledger
+    accounts: Accounts
+    slack: SlackClients
+    job_store: JobStore
+    intake: Intake
+    share: PinSharedFile
+    by_cid: PinByCID
+    folder: PinFolder
+    catchup: CatchUp
     pins: PinService
-    jobs: InProcessJobs
+    role: Role = "serve"
     queue: RedisQueue | None = None
-    #: Interactive work after an ack (command and button replies): tracked, so shutdown and
-    #: tests can wait for it, and separate from uploads so replies never queue behind them.
+    #: Runs job records in this process: `serve` without Redis, and every `worker`.
+    runner: JobRunner | None = None
+    #: Interactive work after an ack (command and button replies, intake): tracked, so
+    #: shutdown and tests can wait for it, and separate from pin jobs.
     tasks: InProcessJobs = field(default_factory=lambda: InProcessJobs(64))
     #: OAuth mode: the workspaces' installations (bot tokens), on the ledger's database.
     installations: AsyncSQLAlchemyInstallationStore | None = None
     health: HealthCheck = field(init=False)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
     #: Use cases (read and unpin side), each scoped to the asking workspace's own pins.
     listing: PinListing = field(kw_only=True)
     unpinning: Unpinning = field(kw_only=True)
@@ -60,6 +91,7 @@ class Services:
         ledger: Ledger | None = None,
         migrate: bool = True,
         with_queue: bool = True,
+        role: Role = "serve",
     ) -> Services:
         """Open everything; raises `LedgerUnavailable` / `SchemaError` with a clear message.
 
@@ -81,76 +113,116 @@ class Services:
         if client.on_error is None:
             client.on_error = _count_api_error
         downloader = SlackDownloader(settings.slack_bot_token, settings.download_hosts)
-        jobs = InProcessJobs(settings.concurrency)
-        pins = PinService(settings, client, downloader, ledger, jobs,
-                          Admins(settings.admin_users))
+        vault = KeyVault(settings.encryption_key) if settings.encryption_key else None
+        accounts = Accounts(client, ledger, vault)
         installations = None
         if settings.oauth:
             assert settings.slack_client_id is not None
             installations = AsyncSQLAlchemyInstallationStore(settings.slack_client_id,
                                                              ledger.engine)
         queue = None
-        if with_queue and settings.redis_url:
+        if with_queue and role == "serve" and settings.redis_url:
             try:
                 queue = await RedisQueue.connect(settings.redis_url)
             except QueueUnavailable:
                 await ledger.close()
                 raise
-        scopes = Scopes(pins.accounts, multi_workspace=settings.oauth)
-        listing = PinListing(pins.accounts, ledger, pins.admins, scopes,
-                             default_auto_pin=settings.auto_pin)
-        unpinning = Unpinning(pins.accounts, ledger, pins.admins, scopes)
-        cleanup = TeamCleanup(pins.accounts, ledger, pins.admins,
-                              rate_per_minute=settings.api_rate,
-                              progress_interval=settings.progress_interval)
-        return cls(settings, client, downloader, ledger, pins, jobs, queue,
-                   installations=installations, listing=listing, unpinning=unpinning,
-                   cleanup=cleanup)
+        job_store = JobStore(ledger)
+        slack = SlackClients(settings, installations)
+        share_settings = ShareSettings(
+            gateway_url=settings.w3ipfs_gateway_url, max_file_bytes=settings.max_file_bytes,
+            max_event_age=settings.max_event_age, progress_interval=settings.progress_interval,
+            status_poll_interval=settings.status_poll_interval,
+            status_poll_seconds=settings.status_poll_seconds,
+        )
+        services: Services
 
-    async def slack_for(self, team_id: str) -> AsyncWebClient | None:
-        """A Web API client with the workspace's own bot token (for work outside a request)."""
-        from .app import create_slack_client
+        async def dispatch(job: Job) -> None:
+            await services.dispatch(job)
 
-        if self.installations is None:
-            return create_slack_client(self.settings)
-        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
-        if bot is None or not bot.bot_token:
-            return None
-        if bot.bot_refresh_token and self.settings.slack_client_secret is not None:
-            # Rotating tokens: refresh ahead of expiry, as Bolt does for requests.
-            assert self.settings.slack_client_id is not None
-            rotator = AsyncTokenRotator(
-                client_id=self.settings.slack_client_id,
-                client_secret=self.settings.slack_client_secret.get_secret_value(),
-                client=create_slack_client(self.settings),
-            )
-            refreshed = await rotator.perform_bot_token_rotation(
-                bot=bot, minutes_before_expiration=120)
-            if refreshed is not None:
-                await self.installations.async_save_bot(refreshed)
-                bot = refreshed
-        return create_slack_client(self.settings, bot.bot_token)
+        intake = Intake(ledger=ledger, jobs=job_store, dispatch=dispatch,
+                        auto_pin_default=settings.auto_pins_in,
+                        pin_reaction=settings.pin_reaction)
+        catchup = CatchUp(slack, intake.watermarks, job_store, intake.auto_pins_in,
+                          intake.submit, settings.max_event_age)
+        admins = Admins(settings.admin_users)
+        pins = PinService(settings, client, ledger, accounts, admins)
+        scopes = Scopes(accounts, multi_workspace=settings.oauth)
+        services = cls(
+            settings, client, downloader, ledger, accounts, slack, job_store, intake,
+            PinSharedFile(share_settings, accounts, ledger, downloader),
+            PinByCID(settings.w3ipfs_gateway_url, accounts, ledger),
+            PinFolder(settings.w3ipfs_gateway_url, settings.max_file_bytes, accounts, ledger,
+                      downloader),
+            catchup, pins, role=role, queue=queue, installations=installations,
+            listing=PinListing(accounts, ledger, admins, scopes,
+                               default_auto_pin=settings.auto_pin),
+            unpinning=Unpinning(accounts, ledger, admins, scopes),
+            cleanup=TeamCleanup(accounts, ledger, admins, rate_per_minute=settings.api_rate,
+                                progress_interval=settings.progress_interval),
+        )
+        if role == "worker" or not settings.redis_url:
+            services.runner = JobRunner(job_store, services.run_job,
+                                        concurrency=settings.concurrency,
+                                        lease_seconds=settings.job_lease)
+        return services
 
-    async def dispatch(
-        self, shared: SharedFile, client: AsyncWebClient, bot_user_id: str | None
-    ) -> None:
-        """Run a file's pin job: on the Redis queue when there is one, else in-process."""
-        if self.queue is not None:
-            await self.queue.enqueue_shared(shared)
-            return
-        self.jobs.submit(f"pin {shared.file_id}", self.pins.handle_shared_file, shared, client,
-                         bot_user_id)
+    # -- lifecycle -----------------------------------------------------------------------
 
-    async def queue_depth(self) -> int:
-        if self.queue is not None:
-            return await self.queue.depth() + self.jobs.pending
-        return self.jobs.pending
+    async def start(self) -> None:
+        """Start this process's background work: the job runner, and catch-up (serve)."""
+        if self.runner is not None:
+            self.runner.start()
+        if self.role == "serve" and self.settings.catchup_interval > 0 and not self._background:
+            self._background.append(asyncio.get_running_loop().create_task(
+                self.catchup.run_forever(self.settings.catchup_interval), name="catch-up"))
 
     async def aclose(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.tasks.aclose()
+        await self.intake.aclose()
+        if self.runner is not None:
+            await self.runner.aclose()
         if self.queue is not None:
             await self.queue.aclose()
-        await self.jobs.aclose()
         await self.downloader.aclose()
         await self.w3ipfs.aclose()
         await self.ledger.close()
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    async def dispatch(self, job: Job) -> None:
+        """A job was recorded: wake a runner (this process's, or a worker through Redis).
+
+        Losing this message loses nothing: runners poll the job table too.
+        """
+        if self.queue is not None:
+            with contextlib.suppress(QueueUnavailable):
+                await self.queue.enqueue(job.id)
+        if self.runner is not None:
+            self.runner.kick()
+
+    async def run_job(self, lease: Lease) -> Next:
+        """One step of a job, by kind (the runner's handler)."""
+        job = lease.job
+        if job.kind == "cid":
+            return await self.by_cid.run(lease)
+        workspace = await self.slack.workspace(job.team_id)
+        if workspace is None:
+            log.warning("job %d: pinbot is no longer installed in %s; dropped", job.id,
+                        job.team_id)
+            return Next("failed")
+        if job.kind == "folder":
+            return await self.folder.run(lease, workspace)
+        return await self.share.run(lease, workspace)
+
+    async def slack_for(self, team_id: str) -> AsyncWebClient | None:
+        """A Web API client with the workspace's own bot token (for work outside a request)."""
+        workspace = await self.slack.workspace(team_id)
+        return workspace.client if workspace is not None else None
+
+    async def queue_depth(self) -> int:
+        counts = await self.job_store.counts()
+        return sum(counts.values())

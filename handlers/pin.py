@@ -12,7 +12,6 @@ from bot import blocks
 from bot.commands import AutoPin, PinCID, Setup, parse_pin
 from bot.services import Services
 from bot.store import LedgerUnavailable
-from bot.w3ipfs import W3IPFSError
 
 from ._parse import parse_or_reply
 from .keys import open_keys
@@ -55,9 +54,9 @@ def register(app: AsyncApp, services: Services) -> None:
                         "change auto-pinning.", emoji=":no_entry:")
                     await respond(response_type="ephemeral", **message.as_kwargs())
                     return
-                await services.pins.channels.set(team, channel, parsed.enabled, user)
+                await services.intake.channels.set(team, channel, parsed.enabled, user)
                 log.info("auto-pin %s in %s by %s", parsed.enabled, channel, user)
-            enabled = await services.pins.auto_pins_in(team, channel)
+            enabled = await services.intake.auto_pins_in(team, channel)
         except LedgerUnavailable as exc:
             await respond(response_type="ephemeral",
                           **blocks.failure("Could not change auto-pinning",
@@ -73,33 +72,18 @@ def register(app: AsyncApp, services: Services) -> None:
         await respond(response_type="ephemeral", **message.as_kwargs())
 
     async def pin(parsed: PinCID, command: dict[str, Any], respond: AsyncRespond) -> None:
-        user = command.get("user_id", "")
+        """Record the job; its answer comes through the command's response_url."""
         try:
-            result = await services.pins.pin_cid(
-                parsed.cid, parsed.name, team_id=command.get("team_id", ""), user_id=user,
-                channel_id=command.get("channel_id"),
+            await services.intake.pin_cid(
+                team_id=command.get("team_id", ""), channel_id=command.get("channel_id", ""),
+                user_id=command.get("user_id", ""), cid=parsed.cid, name=parsed.name,
+                response_url=command.get("response_url"),
+                request_id=str(command.get("trigger_id") or parsed.cid),
             )
-        except (W3IPFSError, LedgerUnavailable) as exc:
-            log.warning("/pin %s failed: %s", parsed.cid, exc)
-            message = blocks.failure(f"Could not pin {parsed.cid}", exc.user_message)
-            if isinstance(exc, LedgerUnavailable):
-                message = blocks.failure(
-                    f"Did not pin {parsed.cid}",
-                    "pinbot cannot reach its database right now, so it could not check whether "
-                    "the team already has this CID. Nothing was pinned; please try again in a "
-                    "minute.",
-                )
-            await respond(response_type="ephemeral", **message.as_kwargs())
-            return
-        if result.existing is not None:
-            owner = blocks.Owner(result.existing.user_id, result.existing.channel_id)
-            who = owner.describe()
-            card = blocks.pin_card(
-                result.pin, gateway_url=services.pins.gateway_url,
-                note=f"The team already has this CID ({who or 'pinned before'}); "
-                     "not pinned again.",
-            )
-        else:
-            card = blocks.pin_card(result.pin, gateway_url=services.pins.gateway_url,
-                                   shared_by=user)
-        await respond(response_type="ephemeral", **card.as_kwargs())
+        except LedgerUnavailable as exc:
+            log.warning("/pin %s not recorded: %s", parsed.cid, exc)
+            await respond(response_type="ephemeral", **blocks.failure(
+                f"Did not pin {parsed.cid}",
+                "pinbot cannot reach its database right now, so it could not check whether "
+                "the team already has this CID. Nothing was pinned; please try again in a "
+                "minute.").as_kwargs())

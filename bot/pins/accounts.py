@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
+from .. import logs
 from ..keys import KeyVault, KeyVaultError
 from ..store import Ledger, LedgerUnavailable
 from ..store.ledger import WorkspaceKeys
@@ -47,10 +48,10 @@ class Accounts:
         client = self.default
         if stored is not None:
             try:
-                client = self.default.with_credentials(
-                    self.vault.decrypt(stored.api_key_enc),
-                    self.vault.decrypt(stored.secret_key_enc),
-                )
+                api_key = self.vault.decrypt(stored.api_key_enc)
+                secret_key = self.vault.decrypt(stored.secret_key_enc)
+                logs.add_secret(api_key, secret_key)
+                client = self.default.with_credentials(api_key, secret_key)
             except KeyVaultError as exc:
                 log.error("team %s: %s", team_id, exc)
                 raise AuthenticationError(str(exc)) from None

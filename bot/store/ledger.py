@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import String, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -50,7 +50,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes even for timezone=True columns; everything here is UTC.
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -88,9 +88,9 @@ class PinRecord:
             cid=row.cid, name=row.name, size=row.size, channel_id=row.channel_id,
             user_id=row.user_id, slack_file_id=row.slack_file_id, message_ts=row.message_ts,
             status=row.status, verified=row.verified,
-            created_at=_aware(row.created_at) or utcnow(),
-            unpinned_at=_aware(row.unpinned_at), unpinned_by=row.unpinned_by,
-            checked_at=_aware(row.checked_at), updated_at=_aware(row.updated_at) or utcnow(),
+            created_at=aware(row.created_at) or utcnow(),
+            unpinned_at=aware(row.unpinned_at), unpinned_by=row.unpinned_by,
+            checked_at=aware(row.checked_at), updated_at=aware(row.updated_at) or utcnow(),
             claim_owner=row.claim_owner, reply_ts=row.reply_ts,
         )
 
@@ -148,12 +148,17 @@ class Ledger:
         except DB_ERRORS as exc:
             await engine.dispose()
             raise LedgerUnavailable(
-                f"cannot open the database at PINBOT_DATABASE_URL ({_reason(exc)})"
+                f"cannot open the database at PINBOT_DATABASE_URL ({reason(exc)})"
             ) from None
         return cls(engine)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    @property
+    def sessions(self) -> async_sessionmaker[Any]:
+        """Sessions on the ledger's database, for the other stores that live there."""
+        return self._session
 
     # -- events ------------------------------------------------------------------------------
 
@@ -166,7 +171,7 @@ class Ledger:
         except IntegrityError:
             return False
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         if self._pruned_at is None or now - self._pruned_at > PRUNE_EVERY:
             self._pruned_at = now
             await self._prune_events(now - EVENT_TTL)
@@ -177,7 +182,7 @@ class Ledger:
             async with self._session.begin() as session:
                 await session.execute(delete(EventRow).where(EventRow.seen_at < before))
         except DB_ERRORS as exc:
-            log.warning("pruning seen events failed: %s", _reason(exc))
+            log.warning("pruning seen events failed: %s", reason(exc))
 
     # -- claims and outcomes -----------------------------------------------------------------
 
@@ -197,23 +202,28 @@ class Ledger:
         """Claim `key` for this team. Exactly one concurrent caller wins.
 
         A failed pin, or a pending one whose worker is gone (stale), can be claimed again; so
-        can a pending claim held by the same `owner` (a job retried after its worker died).
+        can a pending claim held by the same `owner` (a job resumed after its process died).
+        An unpinned pin is pinned again as a new row: the old one keeps its history under an
+        archived key (`<key>#<row id>`), so the ledger still shows who unpinned it and when.
         """
         now = utcnow()
         fields = {
             "name": name, "size": size, "channel_id": channel_id, "user_id": user_id,
             "slack_file_id": slack_file_id, "message_ts": message_ts, "claim_owner": owner,
         }
-        try:
-            async with self._session.begin() as session:
-                row = PinRow(team_id=team_id, key=key, state="pending", created_at=now,
-                             updated_at=now, **fields)
-                session.add(row)
-            return Claim(True, PinRecord.of(row))
-        except IntegrityError:
-            pass
-        except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+        for _ in range(2):  # a second pass only after archiving an unpinned row
+            try:
+                async with self._session.begin() as session:
+                    row = PinRow(team_id=team_id, key=key, state="pending", created_at=now,
+                                 updated_at=now, **fields)
+                    session.add(row)
+                return Claim(True, PinRecord.of(row))
+            except IntegrityError:
+                pass
+            except DB_ERRORS as exc:
+                raise LedgerUnavailable(reason(exc)) from None
+            if not await self._archive_unpinned(team_id, key):
+                break
         try:
             async with self._session.begin() as session:
                 # Take over a failed or abandoned claim atomically: the WHERE is the lock.
@@ -239,9 +249,23 @@ class Ledger:
                     select(PinRow).where(PinRow.team_id == team_id, PinRow.key == key)
                 )
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         assert existing is not None
         return Claim(won, PinRecord.of(existing))
+
+    async def _archive_unpinned(self, team_id: str, key: str) -> bool:
+        """Move an unpinned row out of `key`'s way; True if there was one."""
+        try:
+            async with self._session.begin() as session:
+                result = await session.execute(
+                    update(PinRow)
+                    .where(PinRow.team_id == team_id, PinRow.key == key,
+                           PinRow.state == "unpinned")
+                    .values(key=func.substr(key + "#" + func.cast(PinRow.id, String), 1, 255))
+                )
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(reason(exc)) from None
+        return _rowcount(result) == 1
 
     async def complete(self, record_id: int, pin: Pin, *, verified: bool | None) -> PinRecord:
         """The pin exists at the service: record it (idempotent, safe to retry)."""
@@ -275,7 +299,7 @@ class Ledger:
                     delete(PinRow).where(PinRow.id == record_id, PinRow.state == "pending")
                 )
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
 
     async def _update_one(self, record_id: int, values: dict[str, Any]) -> PinRecord:
         try:
@@ -283,7 +307,7 @@ class Ledger:
                 await session.execute(update(PinRow).where(PinRow.id == record_id).values(**values))
                 row = await session.get(PinRow, record_id, populate_existing=True)
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         if row is None:
             raise LedgerUnavailable(f"ledger row {record_id} disappeared")
         return PinRecord.of(row)
@@ -306,6 +330,9 @@ class Ledger:
     async def get(self, team_id: str, key: str) -> PinRecord | None:
         return await self._one(select(PinRow).where(PinRow.team_id == team_id, PinRow.key == key))
 
+    async def by_row_id(self, row_id: int) -> PinRecord | None:
+        return await self._one(select(PinRow).where(PinRow.id == row_id))
+
     async def find_pinned_cid(self, team_id: str, cid: str) -> PinRecord | None:
         return await self._one(
             select(PinRow)
@@ -326,7 +353,7 @@ class Ledger:
                     select(PinRow).where(PinRow.team_id == team_id, PinRow.pin_id.in_(pin_ids))
                 )).all()
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         return {row.pin_id: PinRecord.of(row) for row in rows if row.pin_id}
 
     async def _one(self, query: Any) -> PinRecord | None:
@@ -334,7 +361,7 @@ class Ledger:
             async with self._session() as session:
                 row = await session.scalar(query)
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         return PinRecord.of(row) if row is not None else None
 
     async def page(
@@ -381,7 +408,7 @@ class Ledger:
                     .where(*where)
                 )).one()
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         return [PinRecord.of(r) for r in rows], int(count or 0), int(size or 0)
 
     # -- reconciliation with the service -----------------------------------------------------
@@ -402,7 +429,7 @@ class Ledger:
                         .values(**values)
                     )
         except DB_ERRORS as exc:
-            log.warning("reconciling the ledger failed: %s", _reason(exc))
+            log.warning("reconciling the ledger failed: %s", reason(exc))
 
     async def mark_gone(self, team_id: str, pin_id: str) -> None:
         """The API no longer knows this pin (404): it is not pinned any more."""
@@ -420,7 +447,7 @@ class Ledger:
                             updated_at=now, checked_at=now)
                 )
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
 
 
 class ChannelSettings:
@@ -434,7 +461,7 @@ class ChannelSettings:
             async with self._session() as session:
                 row = await session.get(ChannelSettingRow, (team_id, channel_id))
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         return row.auto_pin if row is not None else None
 
     async def set(self, team_id: str, channel_id: str, enabled: bool, by_user: str) -> None:
@@ -448,7 +475,7 @@ class ChannelSettings:
                 else:
                     row.auto_pin, row.updated_by, row.updated_at = enabled, by_user, utcnow()
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
 
     async def all(self, team_id: str) -> list[tuple[str, bool, str | None]]:
         try:
@@ -458,7 +485,7 @@ class ChannelSettings:
                     .order_by(ChannelSettingRow.channel_id)
                 )).all()
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         return [(r.channel_id, r.auto_pin, r.updated_by) for r in rows]
 
 
@@ -482,7 +509,7 @@ class WorkspaceKeys:
             async with self._session() as session:
                 row = await session.get(WorkspaceKeyRow, team_id)
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         return _stored(row) if row is not None else None
 
     async def put(self, team_id: str, api_key_enc: str, secret_key_enc: str, last4: str,
@@ -496,7 +523,7 @@ class WorkspaceKeys:
                 row.api_key_enc, row.secret_key_enc = api_key_enc, secret_key_enc
                 row.api_key_last4, row.updated_by, row.updated_at = last4, by_user, utcnow()
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
 
     async def delete(self, team_id: str) -> bool:
         try:
@@ -504,7 +531,7 @@ class WorkspaceKeys:
                 result = await session.execute(
                     delete(WorkspaceKeyRow).where(WorkspaceKeyRow.team_id == team_id))
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         return _rowcount(result) > 0
 
     async def all(self) -> list[StoredKeys]:
@@ -512,7 +539,7 @@ class WorkspaceKeys:
             async with self._session() as session:
                 rows = (await session.scalars(select(WorkspaceKeyRow))).all()
         except DB_ERRORS as exc:
-            raise LedgerUnavailable(_reason(exc)) from None
+            raise LedgerUnavailable(reason(exc)) from None
         return [_stored(r) for r in rows]
 
 
@@ -525,7 +552,7 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """A short, secret-free reason: the driver's first line, without the URL or parameters."""
     original = getattr(exc, "orig", None)
     if isinstance(original, BaseException):

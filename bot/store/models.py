@@ -102,3 +102,56 @@ class WorkspaceKeyRow(Base):
     api_key_last4: Mapped[str] = mapped_column(String(8))
     updated_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobRow(Base):
+    """One pin request, durable: what was asked, where its card is, how far it got, who runs it.
+
+    Any process may run a job whose lease (`lease_owner`, `lease_until`) has lapsed, so a crash
+    or a lost queue never strands a request; `run_after` schedules waiting (status follow-up,
+    another request uploading the same file) without holding an upload slot. `request_key`
+    makes creating a job idempotent (the same Slack event enqueued twice is one job).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("team_id", "request_key"),
+        Index("ix_jobs_state_run_after", "state", "run_after"),
+        Index("ix_jobs_team_id_pin_key", "team_id", "pin_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    request_key: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    request: Mapped[str] = mapped_column(Text)
+    pin_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    pin_row_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    card_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    upload_key: Mapped[str] = mapped_column(String(64))
+    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WorkspaceStateRow(Base):
+    """Per workspace: when pinbot first ran there and the newest file event it has seen.
+
+    Catch-up after downtime lists files shared since the watermark, never before `first_seen`
+    (installing pinbot must not pin a channel's history).
+    """
+
+    __tablename__ = "workspace_state"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    watermark: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    caught_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -15,6 +15,7 @@ from bot.server import build_web_app
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.w3ipfs import W3IPFSClient
+from handlers import register_all
 from tests.conftest import API_KEY, FAST_RETRY, SECRET_KEY
 from tests.e2e.slack_driver import SlackDriver
 from tests.emulators.slack import SlackEmulator
@@ -35,10 +36,11 @@ class Bot:
 
     async def idle(self, timeout: float = 30) -> None:
         """Wait until every job the app started has finished."""
-        for _ in range(3):  # tasks start jobs, jobs start follow-ups: settle them all
+        for _ in range(3):  # tasks record jobs, jobs schedule follow-ups: settle them all
             await asyncio.sleep(0.02)
             await self.services.tasks.join(timeout)
-            await self.services.jobs.join(timeout)
+            assert self.services.runner is not None
+            await self.services.runner.join(timeout)
 
     async def eventually(
         self, check: Callable[[], Any], timeout: float = 10
@@ -85,7 +87,7 @@ async def make_bot(
         client = W3IPFSClient.from_settings(settings)
         client.retry = FAST_RETRY
         services = await Services.create(settings, w3ipfs=client)
-        app = build_web_app(settings, services)
+        app = build_web_app(settings, services, register_all)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -44,7 +44,7 @@ def cli_env(url: str, **extra: str) -> dict[str, str]:
 
 async def pinbot(*args: str, env: dict[str, str], cwd: Path) -> Result:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args,
+        sys.executable, "-m", "pinbot", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)

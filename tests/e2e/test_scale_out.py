@@ -49,7 +49,7 @@ class Cluster:
     async def start(self, name: str, *args: str) -> None:
         log = (self.logs / f"{name}.log").open("ab")
         self.procs[name] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", *args, env=self.env, cwd=self.logs,
+            sys.executable, "-m", "pinbot", *args, env=self.env, cwd=self.logs,
             stdout=log, stderr=log,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -45,7 +46,9 @@ async def test_shared_file_gets_verified_card_in_thread(bot: Bot) -> None:
     assert "pin_unpin" in shown and "confirm" in shown  # Unpin button with a confirm dialog
     (pin,) = bot.w3ipfs.all_pins()
     assert pin["cid"] == cid and pin["id"] in shown
-    assert pin["metadata"]["keyvalues"] == {
+    keyvalues = dict(pin["metadata"]["keyvalues"])
+    assert re.fullmatch(r"[0-9a-f]{32}", keyvalues.pop("pinbot_upload"))  # idempotency key
+    assert keyvalues == {
         "slack_team": bot.slack.team_id, "slack_channel": fake.channel,
         "slack_user": "UALICE", "slack_file": fake.id,
     }
@@ -166,12 +169,20 @@ async def test_bad_pinning_keys(make_bot: Any) -> None:
 
 
 async def test_pinning_api_down_after_retries(bot: Bot) -> None:
-    bot.w3ipfs.inject("503", count=100)
+    bot.w3ipfs.inject("503", count=100, path="/pinning/", method="POST")
     fake = bot.slack.add_file("down.txt", b"abc")
     await share(bot, fake)
-    shown = text_of(reply_in_thread(bot, fake))
-    assert "having trouble" in shown and "Traceback" not in shown
-    assert len(bot.w3ipfs.api_requests("POST", "/pinning")) == 4  # 1 + 3 retries
+    reply = reply_in_thread(bot, fake)
+    shown = text_of(reply)
+    assert "Could not pin" in shown and "after 3 attempts" in shown
+    assert "Traceback" not in shown
+    # Meanwhile the card said why it was waiting, and that it would try again.
+    assert any("having trouble" in text_of(m) and "try again" in text_of(m)
+               for m in reply["history"])
+    # A 503 after the body went out may hide a stored pin: one POST per attempt, and a look
+    # for the earlier attempt's pin (by its upload key) before every new one.
+    assert len(bot.w3ipfs.api_requests("POST", "/pinning/")) == 3
+    assert len(bot.w3ipfs.api_requests("GET", "/pinning/pins")) == 3
 
 
 async def test_transient_api_failure_is_retried_with_a_fresh_download(bot: Bot) -> None:

@@ -124,7 +124,7 @@ async def test_unreachable_database_is_one_clear_error() -> None:
 
 async def run_pinbot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, env=env, cwd=cwd,
+        sys.executable, "-m", "pinbot", *args, env=env, cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)

@@ -117,7 +117,7 @@ async def test_key_rotation(keyed_bot: Bot, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()}
     env.update(PYTHONPATH=str(root), PINBOT_ENCRYPTION_KEY=f"{new},{FERNET}")
     proc = await __import__("asyncio").create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "keys", "rotate", env=env, cwd=tmp_path,
+        sys.executable, "-m", "pinbot", "keys", "rotate", env=env, cwd=tmp_path,
         stdout=-1, stderr=-1)
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -23,6 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+#: Every OAuth code and access/refresh token any emulator handed out, for the session-wide log
+#: check in tests/conftest.py: none may ever reach a log.
+ISSUED: set[str] = set()
 
 LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Slack</title></head>"
@@ -54,10 +59,18 @@ class FakeFile:
     serve_size: int | None = None  # serve this many bytes instead of `size`
     login_page: bool = False  # serve the HTML login page even with a good token
     redirect_host: str | None = None  # redirect the download to this host (same port)
+    #: Redirect the download to this URL (`{port}`, `{id}` filled in): any host, any scheme.
+    redirect_to: str | None = None
+    #: Offer `url_private_download` as this URL (`{port}`, `{team}`, `{id}` filled in).
+    download_url: str | None = None
+    #: Send the bytes one at a time, this many seconds apart (a trickling server).
+    trickle: float | None = None
     deleted: bool = False
     external: bool = False
     file_access: bool = False
     no_shares: bool = False
+    #: When it was shared (epoch seconds): `files.list` filters on it with ts_from/ts_to.
+    created: float = 0.0
 
     def chunks(self, chunk: int = 1 << 20) -> Iterator[bytes]:
         total = self.size if self.serve_size is None else self.serve_size
@@ -112,6 +125,8 @@ class SlackEmulator:
         #: Token rotation on: installs get short-lived tokens plus a refresh token.
         self.rotating_tokens = False
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> team
+        #: OAuth access tokens start with this; Slack's rotating ones look like `xoxe.xoxb-1-…`.
+        self.access_token_prefix = "xoxb-"
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: dict[str, dict[str, Any]] = {}
         self.bot_token = bot_token
@@ -174,7 +189,8 @@ class SlackEmulator:
         ts = self.next_ts()
         fake = FakeFile(
             id=file_id, name=name, size=size, user=user, channel=channel, ts=ts,
-            thread_ts=thread_ts, data=data, pattern_seed=next(self._ids), **options,
+            thread_ts=thread_ts, data=data, pattern_seed=next(self._ids),
+            **{"created": time.time(), **options},
         )
         self.files[file_id] = fake
         self.messages[(channel, ts)] = {
@@ -208,7 +224,7 @@ class SlackEmulator:
     def file_info(self, fake: FakeFile) -> dict[str, Any]:
         base = f"http://127.0.0.1:{self.port}"
         info: dict[str, Any] = {
-            "id": fake.id, "created": int(time.time()), "timestamp": int(time.time()),
+            "id": fake.id, "created": int(fake.created), "timestamp": int(fake.created),
             "name": fake.name, "title": fake.name, "mimetype": fake.mimetype,
             "filetype": fake.filetype, "pretty_type": fake.filetype.upper(),
             "user": fake.user, "user_team": self.team_id, "editable": False,
@@ -222,6 +238,9 @@ class SlackEmulator:
             "channels": [fake.channel], "groups": [], "ims": [],
             "comments_count": 0,
         }
+        if fake.download_url:
+            info["url_private_download"] = fake.download_url.format(
+                port=self.port, team=self.team_id, id=fake.id)
         if fake.external:
             info["mode"] = "external"
             info.pop("url_private_download")
@@ -321,11 +340,10 @@ class SlackEmulator:
         """What Slack hands the installer's browser after they approve the app."""
         code = f"code-{team_id}-{next(self._ids)}"
         self.oauth_codes[code] = team_id
+        ISSUED.add(code)
         return code
 
     def _oauth_access(self, args: dict[str, Any], request: web.Request) -> dict[str, Any]:
-        import base64
-
         client_id, secret = args.get("client_id"), args.get("client_secret")
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Basic "):
@@ -342,12 +360,14 @@ class SlackEmulator:
             team = self.oauth_codes.pop(str(args.get("code")), None)
             if team is None:
                 return {"ok": False, "error": "invalid_code"}
-        token = f"xoxb-{team}-{next(self._ids)}"
+        token = f"{self.access_token_prefix}{team}-{next(self._ids)}"
         self.tokens[token] = team
+        ISSUED.add(token)
         rotation: dict[str, Any] = {}
         if self.rotating_tokens:
             refresh = f"xoxe-1-{team}-{next(self._ids)}"
             self.refresh_tokens[refresh] = team
+            ISSUED.add(refresh)
             rotation = {"refresh_token": refresh, "expires_in": 60}
         return {**rotation,
             "ok": True, "app_id": "A0PINBOT", "authed_user": {"id": "UINSTALLER"},
@@ -365,6 +385,32 @@ class SlackEmulator:
             return {"ok": False, "error": "file_deleted"}
         return {"ok": True, "file": self.file_info(fake), "comments": [],
                 "response_metadata": {"next_cursor": ""}}
+
+    def api_files_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Files shared in the workspace, newest first, filtered by ts_from/ts_to, paged."""
+        ts_from = float(args.get("ts_from") or 0)
+        ts_to = float(args.get("ts_to") or "inf")
+        channel = args.get("channel")
+        count = max(1, min(1000, int(args.get("count") or 100)))
+        page = max(1, int(args.get("page") or 1))
+        matching = sorted(
+            (f for f in self.files.values()
+             if ts_from <= f.created <= ts_to and not f.deleted
+             and (channel is None or f.channel == channel)),
+            key=lambda f: f.created, reverse=True)
+        pages = max(1, -(-len(matching) // count))
+        chosen = matching[(page - 1) * count: page * count]
+        return {"ok": True, "files": [self.file_info(f) for f in chosen],
+                "paging": {"count": count, "total": len(matching), "page": page,
+                           "pages": pages}}
+
+    def api_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel")), str(args.get("message_ts"))
+        if (channel, ts) not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel,
+                "permalink": f"https://example.slack.com/archives/{channel}/p"
+                             f"{ts.replace('.', '')}"}
 
     def api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user")))
@@ -477,6 +523,10 @@ class SlackEmulator:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         if fake.redirect_host:
             raise web.HTTPFound(f"http://{fake.redirect_host}:{self.port}/cdn/{fake.id}")
+        if fake.redirect_to:
+            raise web.HTTPFound(fake.redirect_to.format(port=self.port, id=fake.id))
+        if fake.trickle:
+            return await self._trickle(request, fake, self.downloads[-1])
         return await self._stream(request, fake)
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
@@ -495,6 +545,29 @@ class SlackEmulator:
         for chunk in fake.chunks():
             await response.write(chunk)
         await response.write_eof()
+        return response
+
+    async def _trickle(
+        self, request: web.Request, fake: FakeFile, record: dict[str, Any]
+    ) -> web.StreamResponse:
+        """A server that sends the file a byte at a time, `fake.trickle` seconds apart; the
+        download's record counts the bytes `sent` and notes when the client `hung_up`."""
+        response = web.StreamResponse()
+        response.content_type = fake.mimetype
+        response.content_length = fake.size
+        await response.prepare(request)
+        record["sent"] = 0
+        try:
+            for byte in fake.content():
+                await response.write(bytes([byte]))
+                record["sent"] += 1
+                await asyncio.sleep(fake.trickle or 0)
+            await response.write_eof()
+        except ConnectionError:
+            record["hung_up"] = time.monotonic()
+        except asyncio.CancelledError:
+            record["hung_up"] = time.monotonic()
+            raise
         return response
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:

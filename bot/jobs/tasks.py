@@ -1,8 +1,8 @@
-"""Slow work after the ack: an in-process runner bounded by `PINBOT_CONCURRENCY`.
+"""Interactive work after the ack (command and button replies): tracked tasks, bounded.
 
-Slack wants an answer within 3 seconds; a 1 GB upload takes longer. Listeners ack, then submit
-the work here. The semaphore bounds how many uploads (and so connections and memory) run at
-once; the rest queue in order. `join()` waits for everything (clean shutdown, tests).
+Slack wants an answer within 3 seconds. Listeners ack, then submit short work here (a reply,
+a modal, turning a request into a durable job). Pins themselves are job records run by
+`bot.jobs.runner`, never these tasks. `join()` waits for everything (clean shutdown, tests).
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ class InProcessJobs:
         self._tasks: set[asyncio.Task[None]] = set()
         self.running = 0
 
-    def submit(self, name: str, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(name, work, *args), name=name)
+    def submit(self, name: str, work: Callable[..., Awaitable[Any]], *args: Any,
+               **kwargs: Any) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._run(name, work, *args, **kwargs), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -40,11 +42,12 @@ class InProcessJobs:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, name: str, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    async def _run(self, name: str, work: Callable[..., Awaitable[Any]], *args: Any,
+                   **kwargs: Any) -> None:
         async with self._slots:
             self.running += 1
             try:
-                await work(*args)
+                await work(*args, **kwargs)
             except asyncio.CancelledError:
                 log.warning("job %s cancelled", name)
                 raise

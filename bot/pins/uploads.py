@@ -1,0 +1,113 @@
+"""The upload step every pin job shares: idempotent, bounded, never blind.
+
+A job may upload the same content more than once only after it has looked for the earlier
+attempt at the service (by the job's upload key) and not found it. Each attempt is one POST;
+between attempts the job gives its upload slot back (`Next("uploading", delay)`), so a failing
+service costs at most `UPLOAD_ATTEMPTS` upload timeouts, and the person is told why meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..jobs import Lease
+from ..slack_files import SlackDownloadError
+from ..w3ipfs import (
+    Pin,
+    RateLimitedError,
+    W3IPFSClient,
+    W3IPFSError,
+    outcome_unknown,
+)
+
+log = logging.getLogger(__name__)
+
+#: POSTs a job makes at most. The bound on how long a person waits for "Could not pin" when
+#: the service never answers: UPLOAD_ATTEMPTS x W3IPFS_UPLOAD_TIMEOUT, plus the client's
+#: backoffs between attempts (at most 20 s each).
+UPLOAD_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    pin: Pin
+    #: The CID pinbot computed from the bytes it sent ("" when the pin was adopted).
+    local_cid: str
+    verified: bool | None
+    adopted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TryAgain:
+    """Not done, not failed: look again after `delay` (the slot is given back meanwhile)."""
+
+    delay: float
+    reason: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    reason: str  # for the log and the job record
+    user_message: str
+
+
+Outcome = Uploaded | TryAgain | Failed
+Send = Callable[[W3IPFSClient], Awaitable[Uploaded]]
+
+
+#: What a job keeps of a pin (enough to render its card). Not the account's user id, nor
+#: anything else the service sends that a job does not need to remember.
+PIN_FIELDS = {"id", "cid", "size", "date_pinned", "date_unpinned", "pinned", "status",
+              "sub_hash_status", "is_dir", "is_pin_by_hash", "metadata"}
+
+
+def pin_to_json(pin: Pin) -> dict[str, Any]:
+    return pin.model_dump(mode="json", include=PIN_FIELDS)
+
+
+def pin_from_json(data: dict[str, Any]) -> Pin:
+    return Pin.model_validate(data)
+
+
+async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
+    """Look for an earlier attempt if there may be one; else make one more attempt."""
+    job = lease.job
+    if job.ambiguous or job.attempts > 0:
+        try:
+            found = await client.find_upload(job.upload_key)
+        except W3IPFSError as exc:
+            log.info("job %d: could not look for its earlier upload: %s", job.id, exc)
+            return TryAgain(client.retry.backoff(job.attempts), exc.user_message, job.attempts)
+        if found is not None:
+            log.info("job %d: adopting its earlier upload %s", job.id, found.id)
+            await lease.save(ambiguous=False)
+            return Uploaded(found, local_cid="", verified=None, adopted=True)
+    if job.attempts >= UPLOAD_ATTEMPTS:
+        return Failed(f"gave up after {job.attempts} attempts ({job.error or 'no answer'})",
+                      f"The pinning service did not complete the upload after {job.attempts} "
+                      "attempts. Please try again later.")
+    # Marked before the POST: if this process dies mid-upload, the next run looks first.
+    job = await lease.save(attempts=job.attempts + 1, ambiguous=True)
+    try:
+        done = await send(client)
+    except SlackDownloadError as exc:
+        return Failed(str(exc), exc.user_message)
+    except W3IPFSError as exc:
+        if isinstance(exc, RateLimitedError):
+            # The service refused before acting: nothing to look for, just wait.
+            await lease.save(ambiguous=False, attempts=job.attempts - 1, error=str(exc)[:500])
+            return TryAgain(exc.retry_after or client.retry.backoff(job.attempts), exc.user_message,
+                            job.attempts)
+        if outcome_unknown(exc):
+            log.warning("job %d: upload attempt %d ended without an answer: %s", job.id,
+                        job.attempts, exc)
+            await lease.save(error=str(exc)[:500])
+            # The next run looks for this attempt's pin first (and gives up after the last).
+            return TryAgain(client.retry.backoff(job.attempts), exc.user_message, job.attempts)
+        return Failed(str(exc), exc.user_message)
+    await lease.save(ambiguous=False, error=None)
+    return done

@@ -1,0 +1,1 @@
+"""Slack adapters: Web API clients per workspace, and every reply pinbot sends."""

@@ -1,0 +1,5 @@
+"""`python -m pinbot …` is `pinbot …`."""
+
+from pinbot.main import main
+
+main()
