@@ -13,10 +13,10 @@ built from the same parsers, so there is one rule per kind of id.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass as schema
 
 #: Pin ids are UUIDs in practice (`3c3fec2a-ca65-4b8e-bcf3-c8e2ceaa23d2`). One path segment from
 #: a small alphabet, never starting with `-`, and with a digit: that also keeps out words that
@@ -78,7 +78,7 @@ Ts = Annotated[str, AfterValidator(parse_ts)]
 PinIds = Annotated[list[PinId], Field(min_length=1, max_length=MAX_PIN_IDS)]
 
 
-@dataclass(frozen=True, slots=True)
+@schema(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
 class MessageRef:
     """The "Pin each / Pin as folder" buttons' value: the message whose files to pin."""
 
