@@ -73,11 +73,11 @@ class Services:
     #: OAuth mode: the workspaces' installations (bot tokens), on the ledger's database.
     installations: AsyncSQLAlchemyInstallationStore | None = None
     health: HealthCheck = field(init=False)
-    _background: list[asyncio.Task[None]] = field(default_factory=list)
     #: Use cases (read and unpin side), each scoped to the asking workspace's own pins.
     listing: PinListing = field(kw_only=True)
     unpinning: Unpinning = field(kw_only=True)
     cleanup: TeamCleanup = field(kw_only=True)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.health = HealthCheck(self.w3ipfs)
@@ -112,7 +112,7 @@ class Services:
         )
         if client.on_error is None:
             client.on_error = _count_api_error
-        downloader = SlackDownloader(settings.slack_bot_token, settings.download_hosts)
+        downloader = SlackDownloader.from_settings(settings)
         vault = KeyVault(settings.encryption_key) if settings.encryption_key else None
         accounts = Accounts(client, ledger, vault)
         installations = None
