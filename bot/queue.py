@@ -10,12 +10,10 @@ known dead. A SIGTERM'd worker finishes its jobs for up to 30 s, then hands them
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from redis.exceptions import RedisError
-
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,9 @@ class Lease:
         self.store = store
         self.owner = owner
         self.job = job
+        #: The state the job was in when this run leased it: a run that starts mid-upload
+        #: is a resume (after a crash, a lost lease or a retry) and must look before it acts.
+        self.started_in = job.state
 
     async def save(self, **values: object) -> Job:
         self.job = await self.store.save(self.job, self.owner, **values)

@@ -110,6 +110,11 @@ class PinByCID:
 
         outcome = await upload(lease, client, send)
         if isinstance(outcome, TryAgain):
+            if not job.result.get("told_waiting"):
+                await self._answer(lease, blocks.notice(
+                    f"{outcome.reason} pinbot keeps trying to pin `{req.cid}` and will answer "
+                    "here.", emoji=":hourglass_flowing_sand:"))
+                await lease.save(result={**job.result, "told_waiting": True})
             return Next("uploading", outcome.delay)
         if isinstance(outcome, Failed):
             log.warning("/pin %s failed: %s", req.cid, outcome.reason)
@@ -117,6 +122,7 @@ class PinByCID:
             await self._answer(lease, blocks.failure(f"Could not pin {req.cid}",
                                                      outcome.user_message))
             return Next("failed")
+        await lease.save(ambiguous=False, error=None)
         await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
         await self._answer(lease, blocks.pin_card(outcome.pin, gateway_url=self.gateway_url,
                                                   shared_by=req.user_id))

@@ -156,6 +156,7 @@ class PinFolder:
         if isinstance(outcome, Failed):
             return await self._fail(lease, slack, outcome.user_message, outcome.reason)
         metrics.BYTES_STREAMED.inc(int(plan["total"]))
+        await lease.save(ambiguous=False, error=None)
         await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
         names: list[str] = plan["names"]
         listing = "\n".join(f"• `{plan['folder']}/{blocks.escape(n)}`" for n in names[:20])

@@ -40,11 +40,19 @@ from ..slack.replies import (
     update,
 )
 from ..slack_files import Share, SlackDownloader, SlackFile, check_file
-from ..store import Ledger, PinRecord
+from ..store import Ledger, LedgerUnavailable, PinRecord
 from ..store.ledger import utcnow
 from ..w3ipfs import PinState, W3IPFSClient, W3IPFSError
 from .accounts import Accounts
-from .uploads import Failed, TryAgain, Uploaded, pin_from_json, pin_to_json, upload
+from .uploads import (
+    Failed,
+    TryAgain,
+    Uploaded,
+    patiently,
+    pin_from_json,
+    pin_to_json,
+    upload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -272,11 +280,23 @@ class PinSharedFile:
             return Next("uploading", outcome.delay)
         metrics.UPLOAD_SECONDS.observe(time.monotonic() - started)
         metrics.JOBS.labels("pinned").inc()
-        await lease.save(state="uploaded", result={
+        values = {"state": "uploaded", "ambiguous": False, "error": None, "result": {
             **job.result, "pin": pin_to_json(outcome.pin), "verified": outcome.verified,
             "local_cid": outcome.local_cid, "adopted": outcome.adopted,
             "uploaded_at": utcnow().isoformat(), "checks": 0,
-        })
+        }}
+        try:
+            await lease.save(**values)
+        except LedgerUnavailable:
+            # The pin exists; only the record waits. Show it now, and keep trying to record
+            # what only this run knows (the verified CID) rather than lose it to a lookup.
+            await update(slack.client, card_channel, card_ts, blocks.pin_card(
+                outcome.pin, gateway_url=self.settings.gateway_url, file_name=file.name,
+                size=file.size, shared_by=req.user_id, verified=outcome.verified,
+                local_cid=outcome.local_cid or None, note=(
+                    "pinbot's database is unavailable: this pin will be added to the team's "
+                    "list as soon as it is back.")))
+            await patiently(lambda: lease.save(**values))
         return await self._follow(lease, slack, file, fresh=True)
 
     async def _stream(self, client: W3IPFSClient, file: SlackFile, lease: Lease,
@@ -382,14 +402,14 @@ class PinSharedFile:
             verified=verified if not job.result.get("adopted") else None,
             local_cid=job.result.get("local_cid") or None, note=note,
         )
-        last = job.result.get("shown_status")
-        if fresh or last != pin.status:
+        shown = f"{pin.status}:{'pending' if pending else 'final'}"
+        if fresh or job.result.get("shown") != shown:
             await update(slack.client, job.card_channel, job.card_ts, card)
         share_ts = job.result.get("share_ts")
         if pending:
             checks = int(job.result.get("checks", 0))
             await lease.save(result={**job.result, "checks": checks + 1,
-                                     "pin": pin_to_json(pin), "shown_status": pin.status})
+                                     "pin": pin_to_json(pin), "shown": shown})
             if fresh:
                 await show_state(slack.client, req.channel_id, share_ts, WORKING)
             delay = min(self.settings.status_poll_interval * 2 ** checks, 300.0,
@@ -399,8 +419,7 @@ class PinSharedFile:
             await show_state(slack.client, req.channel_id, share_ts, FAILED)
         elif pin.state is PinState.PINNED or not polling:
             await show_state(slack.client, req.channel_id, share_ts, DONE)
-        await lease.save(result={**job.result, "pin": pin_to_json(pin),
-                                 "shown_status": pin.status})
+        await lease.save(result={**job.result, "pin": pin_to_json(pin), "shown": shown})
         return Next("done")
 
 

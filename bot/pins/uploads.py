@@ -8,13 +8,15 @@ service costs at most `UPLOAD_ATTEMPTS` upload timeouts, and the person is told 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..jobs import Lease
 from ..slack_files import SlackDownloadError
+from ..store import LedgerUnavailable
 from ..w3ipfs import (
     Pin,
     RateLimitedError,
@@ -56,6 +58,22 @@ class Failed:
 
 
 Outcome = Uploaded | TryAgain | Failed
+
+#: Waits between attempts to record an outcome while the database is unreachable (the pin
+#: exists; what only this run knows, such as the verified CID, is worth waiting for).
+PERSIST_DELAYS = (0.5, 1, 2, 5, 10, 15, 30, 30, 60, 60, 120, 120, 300, 300)
+
+
+async def patiently(write: Callable[[], Awaitable[object]]) -> None:
+    """Retry a ledger write through a database outage (bounded); the last error propagates."""
+    for delay in PERSIST_DELAYS:
+        try:
+            await write()
+            return
+        except LedgerUnavailable as exc:
+            log.warning("recording deferred (database unreachable): %s", exc)
+            await asyncio.sleep(delay)
+    await write()
 Send = Callable[[W3IPFSClient], Awaitable[Uploaded]]
 
 
@@ -76,7 +94,7 @@ def pin_from_json(data: dict[str, Any]) -> Pin:
 async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
     """Look for an earlier attempt if there may be one; else make one more attempt."""
     job = lease.job
-    if job.ambiguous or job.attempts > 0:
+    if job.ambiguous or job.attempts > 0 or lease.started_in == "uploading":
         try:
             found = await client.find_upload(job.upload_key)
         except W3IPFSError as exc:
@@ -88,10 +106,15 @@ async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
             return Uploaded(found, local_cid="", verified=None, adopted=True)
     if job.attempts >= UPLOAD_ATTEMPTS:
         return Failed(f"gave up after {job.attempts} attempts ({job.error or 'no answer'})",
-                      f"The pinning service did not complete the upload after {job.attempts} "
-                      "attempts. Please try again later.")
-    # Marked before the POST: if this process dies mid-upload, the next run looks first.
-    job = await lease.save(attempts=job.attempts + 1, ambiguous=True)
+                      f"The pinning service is having trouble: pinbot tried {job.attempts} "
+                      "times and gave up. Please try again later.")
+    # Marked before the POST, so a later run knows to look first. If the database is down,
+    # go on: a run that resumes an upload always looks first anyway (`started_in`).
+    try:
+        job = await lease.save(attempts=job.attempts + 1, ambiguous=True)
+    except LedgerUnavailable as exc:
+        log.warning("job %d: attempt not recorded (%s); uploading anyway", job.id, exc)
+        job = replace(job, attempts=job.attempts + 1, ambiguous=True)
     try:
         done = await send(client)
     except SlackDownloadError as exc:
@@ -109,5 +132,4 @@ async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
             # The next run looks for this attempt's pin first (and gives up after the last).
             return TryAgain(client.retry.backoff(job.attempts), exc.user_message, job.attempts)
         return Failed(str(exc), exc.user_message)
-    await lease.save(ambiguous=False, error=None)
-    return done
+    return done  # the caller records it (with its state) in one write

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot import pinning
 from bot.blocks import ROW_MENU, UNPIN_CONFIRM
 from bot.cid import cid_v1_of
+from bot.pins import intake
+from bot.pins import uploads as upload_step
 from bot.store.ledger import create_engine, utcnow
 from bot.store.models import PinRow
 from tests.e2e.conftest import Bot, BotFactory
@@ -78,7 +79,7 @@ async def test_restart_keeps_the_ledger(make_bot: BotFactory) -> None:
 
 
 async def test_failed_pin_can_be_retried_by_sharing_again(bot: Bot) -> None:
-    bot.w3ipfs.inject("503", count=4)
+    bot.w3ipfs.inject("503", count=3, path="/pinning/", method="POST")  # every attempt
     fake = bot.slack.add_file("flaky.txt", b"flaky")
     await bot.driver.file_shared(fake)
     await bot.idle()
@@ -217,7 +218,8 @@ async def test_pins_made_outside_slack_are_admin_only(make_bot: BotFactory) -> N
 
 @pytest.fixture
 def quick_ledger_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pinning, "LEDGER_RETRY_DELAYS", (0.2, 0.2, 0.2, 0.5, 1, 2))
+    monkeypatch.setattr(intake, "LEDGER_RETRY_DELAYS", (0.2, 0.2, 0.2, 0.5, 1, 2))
+    monkeypatch.setattr(upload_step, "PERSIST_DELAYS", (0.2, 0.2, 0.2, 0.5, 1, 2, 2, 2))
 
 
 def break_database(bot: Bot) -> Any:
@@ -251,20 +253,25 @@ async def test_database_down_before_pinning_then_back(bot: Bot) -> None:
 
 @pytest.mark.usefixtures("quick_ledger_retries")
 async def test_database_down_after_upload_records_later(bot: Bot) -> None:
-    bot.w3ipfs.inject("hang", path="/pinning/", hang_seconds=1.0)
-    fake = bot.slack.add_file("late.txt", b"recorded later")
+    bot.w3ipfs.throttle_upload = 2.0  # the database goes while the bytes stream
+    data = b"recorded later" * 40_000
+    fake = bot.slack.add_file("late.txt", data)
     await bot.driver.file_shared(fake)
-    await bot.eventually(lambda: bot.slack.bot_messages())  # claimed, placeholder posted
+    await bot.eventually(lambda: bot.w3ipfs.api_requests("POST", "/pinning/"))
     restore = break_database(bot)
-    await bot.eventually(lambda: "recorded later" not in text_of(bot.slack.bot_messages()[0])
-                         and cid_v1_of(b"recorded later") in text_of(bot.slack.bot_messages()[0]),
-                         timeout=20)
-    assert "as soon as it is back" in text_of(bot.slack.bot_messages()[0])
+    cid = cid_v1_of(data)
+    # The pin exists: the card shows it (verified) at once, and says the list will follow.
+    await bot.eventually(lambda: cid in text_of(bot.slack.bot_messages()[0]), timeout=20)
+    shown = text_of(bot.slack.bot_messages()[0])
+    assert "as soon as it is back" in shown and "Verified" in shown
     restore()
     await bot.idle()
     record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
-    assert record is not None and record.state == "pinned" and record.cid == cid_v1_of(
-        b"recorded later")
+    assert record is not None and record.state == "pinned" and record.cid == cid
+    assert record.verified is True  # what only that run knew was kept, not lost to a lookup
+    final = text_of(bot.slack.bot_messages()[0])
+    assert "as soon as it is back" not in final and "Verified" in final
+    assert len(bot.w3ipfs.all_pins()) == 1
 
 
 async def test_pin_cid_with_database_down_pins_nothing(bot: Bot) -> None:

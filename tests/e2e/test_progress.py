@@ -47,7 +47,7 @@ async def test_reactions_show_the_state(bot: Bot) -> None:
     assert bot.slack.reactions[(ok.channel, ok.ts)] == {"white_check_mark"}
     added = [c.args["name"] for c in bot.slack.calls_to("reactions.add")]
     assert added == ["hourglass_flowing_sand", "white_check_mark"]
-    bot.w3ipfs.inject("500", count=10)
+    bot.w3ipfs.inject("500", count=10, path="/pinning/", method="POST")
     bad = bot.slack.add_file("bad.txt", b"broken")
     await bot.driver.file_shared(bad)
     await bot.idle()
