@@ -144,16 +144,15 @@ def hop_refusal(url: URL, allowed: Sequence[str]) -> HopRefusal | None:
         return HopRefusal.NOT_HTTP
     if url.raw_user is not None or url.raw_password is not None:
         return HopRefusal.CREDENTIALS
+    if not host_allowed(host, allowed):
+        try:
+            ip = literal_address(host)
+        except ValueError:
+            return HopRefusal.NUMERIC_HOST
+        if ip is not None and not is_public(ip):
+            return HopRefusal.PRIVATE_ADDRESS
     if url.scheme != "https" and not is_loopback_host(host):
         return HopRefusal.CLEARTEXT
-    if host_allowed(host, allowed):
-        return None
-    try:
-        ip = literal_address(host)
-    except ValueError:
-        return HopRefusal.NUMERIC_HOST
-    if ip is not None and not is_public(ip):
-        return HopRefusal.PRIVATE_ADDRESS
     return None
 
 

@@ -195,8 +195,9 @@ class UnsafeDownloadError(SlackDownloadError):
 
 
 CLEARTEXT_MESSAGE = (
-    "The file's download link is not encrypted (http://), so pinbot did not use it: its Slack "
-    "token would have travelled in clear. Nothing was pinned."
+    "The file's download link is not encrypted (http://), so pinbot did not use it: pinbot "
+    "downloads only over https, so that neither its Slack token nor the file travel in clear. "
+    "Nothing was pinned."
 )
 
 #: Longest single wait for Slack's next bytes (or its answer) before the download counts as

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.settings import ConfigError, Settings, env_name, load_settings
+from bot.settings import ConfigError, Settings, env_name, load_settings, parse_rate
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -96,3 +96,49 @@ def test_secrets_are_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     text = repr(s) + str(s) + s.model_dump_json()
     assert "super-secret-value" not in text
     assert "xoxb-secret-token" not in text
+
+
+@pytest.mark.parametrize(("text", "rate"), [
+    ("64KiB/s", 65536), ("1MiB/s", 1048576), ("500KB/s", 500000), ("2 GB/s", 2e9),
+    ("64kib/s", 65536), ("1.5MiB", 1.5 * 1048576), ("65536", 65536), ("100 B/s", 100),
+    (" 8 KiB / s ", 8192),
+])
+def test_parse_rate(text: str, rate: float) -> None:
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", [
+    "", "fast", "-1KiB/s", "1e3", "inf", "nan", "64KiB/h", "64 KiB junk", "64Kbit/s", "KiB/s",
+    "64KiB/s/s", "0x40",
+])
+def test_parse_rate_refuses_anything_else(text: str) -> None:
+    with pytest.raises(ValueError, match="like 64KiB/s"):
+        parse_rate(text)
+
+
+def test_download_deadline_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.min_download_rate, s.download_allowance) == (64 * 1024, 30.0)
+    assert env_name("min_download_rate") == "PINBOT_MIN_DOWNLOAD_RATE"
+    assert env_name("download_allowance") == "PINBOT_DOWNLOAD_ALLOWANCE"
+    monkeypatch.setenv("PINBOT_MIN_DOWNLOAD_RATE", "1MiB/s")
+    monkeypatch.setenv("PINBOT_DOWNLOAD_ALLOWANCE", "2m")
+    s = load_settings()
+    assert (s.min_download_rate, s.download_allowance) == (1048576, 120.0)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PINBOT_MIN_DOWNLOAD_RATE", "0"), ("PINBOT_MIN_DOWNLOAD_RATE", "0KiB/s"),
+    ("PINBOT_MIN_DOWNLOAD_RATE", "quick"), ("PINBOT_MIN_DOWNLOAD_RATE", "inf"),
+    ("PINBOT_DOWNLOAD_ALLOWANCE", "0"), ("PINBOT_DOWNLOAD_ALLOWANCE", "-5s"),
+    ("PINBOT_DOWNLOAD_ALLOWANCE", "infs"), ("PINBOT_DOWNLOAD_ALLOWANCE", "nan"),
+])
+def test_bad_download_deadline_settings_stop_start(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"invalid setting {name}: ") and "\n" not in message
+    assert f"'{value}'" not in message
