@@ -26,8 +26,8 @@ from bot.blocks import (
     UNPIN_CONFIRM,
     UNPIN_MODAL,
 )
-from bot.cleanup import CleanupFilter
 from bot.cid import cid_v1_of
+from bot.cleanup import CleanupFilter
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_commands import responded
 from tests.e2e.test_oauth import ACCOUNTS, install, oauth_bot, use_own_account
@@ -196,6 +196,27 @@ async def test_scoping_holds_when_the_service_ignores_the_metadata_filter(
     world.bot.w3ipfs.honour_metadata_filter = False  # the filter is undocumented
     await check_b_sees_only_its_own(world)
     await check_cleanup(world)
+
+
+async def test_totals_stay_the_workspaces_when_a_page_shows_only_its_own_pins(
+    make_bot: BotFactory,
+) -> None:
+    """An ignored filter cannot hide behind a page that happens to hold only B's pins:
+    the header and Home would then show the account's totals."""
+    world = await shared_account(make_bot)
+    for i in range(10):  # B's newest ten fill the first page by themselves
+        fake = world.bot.slack.add_file(f"beta-{i}.txt", f"beta {i}".encode(), user="UBOB",
+                                        channel="C0BETA")
+        await world.bot.driver.file_shared(fake, team=B)
+    await world.bot.idle()
+    world.bot.w3ipfs.honour_metadata_filter = False
+    page = text_of(await b_command(world, "/pins", ""))
+    assert "11 pins ·" in page and "Showing 1 to 10 of 11" in page
+    home = await b_view(world, lambda: world.bot.driver.event(
+        {"type": "app_home_opened", "user": ADMIN_B, "channel": "D0HOME", "tab": "home"},
+        team=B), "views.publish")
+    assert "*11* pins" in json.dumps(home)
+    world.assert_b_saw_nothing_of_a()
 
 
 async def check_b_sees_only_its_own(world: World) -> None:
