@@ -209,3 +209,14 @@ class SlackDriver:
         body = urlencode({"payload": json.dumps(payload)})
         response, elapsed = await self.post(body, "application/x-www-form-urlencoded")
         return Sent(response, elapsed)
+
+    async def replay(self, sent: Sent) -> Sent:
+        """Send a request again byte for byte — same body, timestamp and signature — as whoever
+        captured it could within Slack's 5-minute window."""
+        request = sent.response.request
+        headers = {name: request.headers[name] for name in (
+            "Content-Type", "X-Slack-Request-Timestamp", "X-Slack-Signature")}
+        start = time.monotonic()
+        response = await self.http.post(self.events_url, content=request.content,
+                                        headers=headers)
+        return Sent(response, time.monotonic() - start, sent.response_url)
