@@ -236,13 +236,16 @@ class DownloadClock:
         except TimeoutError:
             if not timeout.expired():
                 raise  # aiohttp's own timeout, not this budget
-            why = "stalled" if limit < remaining else "missed its deadline"
+            stalled = limit < remaining
+            why = "stalled" if stalled else "missed its deadline"
+            how = (f"nothing for {limit:.0f} s" if stalled
+                   else f"under {human_size(int(self.min_rate))}/s")
             raise SlowDownloadError(
                 f"{what}: download {why} after {self.waited + limit:.1f}s waiting on Slack "
                 f"(budget {self.budget:.1f}s)",
-                f"Slack sent the file slower than {human_size(int(self.min_rate))}/s, so "
-                "pinbot stopped the download rather than hold up other pins. Nothing was "
-                "pinned; share the file again to retry.",
+                f"Slack sent the file too slowly ({how}), so pinbot stopped the download "
+                "rather than hold up other pins. Nothing was pinned; share the file again "
+                "to retry.",
             ) from None
         finally:
             self.waited += time.monotonic() - started

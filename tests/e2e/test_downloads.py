@@ -64,7 +64,7 @@ async def test_trickling_download_is_cut_at_its_deadline(make_bot: BotFactory) -
     elapsed = time.monotonic() - started
     assert DEADLINE - 0.2 <= elapsed < DEADLINE + 3, elapsed
     shown = card(bot, fake)
-    assert "slower than 1.0 KiB/s" in shown and "Could not pin slow.bin" in shown
+    assert "too slowly (under 1.0 KiB/s)" in shown and "Could not pin slow.bin" in shown
     assert "Traceback" not in shown and "F0" not in shown  # no internal detail
     (download,) = bot.slack.downloads
     assert "hung_up" in download and download["sent"] < TRICKLE_SIZE  # connection dropped
@@ -82,7 +82,7 @@ async def test_trickle_does_not_starve_other_files(make_bot: BotFactory) -> None
                          timeout=DEADLINE + 5)
     assert time.monotonic() - started < DEADLINE + 3
     await bot.idle(timeout=20)
-    assert "slower than" in card(bot, slow)
+    assert "too slowly" in card(bot, slow)
     assert [p["cid"] for p in bot.w3ipfs.all_pins()] == [cid_v1_of(b"not starved")]
 
 
