@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
+from . import payloads
+from .blocks import notice_modal
 from .services import Services
 from .settings import Settings
 
@@ -62,6 +67,16 @@ def create_oauth_flow(settings: Settings, services: Services) -> AsyncOAuthFlow:
     return AsyncOAuthFlow(client=create_slack_client(settings), settings=oauth_settings)
 
 
+_SORRY = ("Sorry, pinbot hit an unexpected error and could not finish that. It has been "
+          "logged; please try again, and tell an admin if it keeps happening.")
+#: What a person sees when a listener fails unexpectedly, by payload type (else a plain ack).
+_FAILURE_ACKS = {
+    "slash_command": json.dumps({"response_type": "ephemeral", "text": _SORRY}),
+    "view_submission": json.dumps({"response_action": "update",
+                                   "view": notice_modal("pinbot", _SORRY)}),
+}
+
+
 def create_app(settings: Settings, services: Services) -> AsyncApp:
     settings.require("slack_signing_secret")
     if not settings.oauth:
@@ -95,10 +110,35 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
         logger=bolt_logger,
     )
 
+    @app.middleware
+    async def well_formed(body: dict[str, Any],
+                          next_: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        """Refuse a payload the listeners could not navigate (`bot.payloads`).
+
+        Over HTTP, `bot.inbound` already refused these before Bolt parsed anything; Socket
+        Mode payloads come through the websocket with no such gate, and stop here.
+        """
+        reason = payloads.problem(body)
+        if reason is None:
+            await next_()
+            return None
+        log.warning("refused a malformed payload: %s", reason)
+        return BoltResponse(status=400, body={"error": "malformed request"})
+
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
-        # Listeners report expected failures themselves; this is for bugs. Bolt answers Slack.
-        log.error("unhandled error in a listener: %r (type=%s)", error, body.get("type"))
+    async def on_error(error: Exception, body: dict[str, Any],
+                       response: BoltResponse | None) -> BoltResponse | None:
+        """A bug (listeners report expected failures themselves): one line, and a kind ack.
+
+        No body and no traceback in the log. The person gets a sentence instead of Slack's
+        generic failure; an event keeps Bolt's 500, so that Slack delivers it again.
+        """
+        kind = str(body.get("type") or ("slash_command" if body.get("command") else ""))
+        log.error("unhandled error in a listener: %r (type=%s)", error, kind)
+        if response is None or kind == "event_callback":
+            return None
+        return BoltResponse(status=200, body=_FAILURE_ACKS.get(kind, ""),
+                            headers={"content-type": "application/json"})
 
     from handlers import register_all
 

@@ -14,10 +14,11 @@ import signal
 import time
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 
-from . import logs, metrics
+from . import inbound, logs, metrics
 from .app import create_app
 from .keys import KeyVault
 from .services import Services
@@ -29,12 +30,31 @@ log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
+GATE = web.AppKey("gate", inbound.Gate)
 
 
 async def slack_events(request: web.Request) -> web.Response:
+    """Authenticate first (`bot.inbound`), then hand the request to Bolt.
+
+    A refused request gets its status and one short log line — never its body: it may be
+    a megabyte of someone's bytes, or a real submission whose signature failed (a clock off).
+    """
     started = time.perf_counter()
     bolt = request.app[BOLT]
-    bolt_request = await to_bolt_request(request)
+    gate = request.app[GATE]
+    try:
+        timestamp, signature = gate.check_headers(request.headers)
+        raw = await request.read()  # raises 413 past client_max_size (inbound.MAX_BODY)
+        body = gate.verify(raw, timestamp, signature)
+        bolt_request = inbound.bolt_request(body, request.query_string, request.headers)
+    except inbound.Rejected as rejected:
+        log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote,
+                    rejected.reason)
+        return web.json_response({"error": rejected.public}, status=rejected.status)
+    except web.HTTPRequestEntityTooLarge:
+        log.warning("refused %s %s from %s: body over %d bytes", request.method, request.path,
+                    request.remote, inbound.MAX_BODY)
+        raise
     bolt_response = await bolt.async_dispatch(bolt_request)
     response = await to_aiohttp_response(bolt_response)
     elapsed = time.perf_counter() - started
@@ -44,18 +64,23 @@ async def slack_events(request: web.Request) -> web.Response:
     return response
 
 
+def _browser_request(request: web.Request) -> AsyncBoltRequest:
+    """A browser's GET for the OAuth flow: query and headers; a body, if any, is not read."""
+    return AsyncBoltRequest(body="", query=request.query_string, headers=dict(request.headers))
+
+
 async def oauth_install(request: web.Request) -> web.Response:
     """`GET /slack/install`: the "Add to Slack" page (OAuth mode)."""
     flow = request.app[BOLT].oauth_flow
     assert flow is not None
-    return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+    return await to_aiohttp_response(await flow.handle_installation(_browser_request(request)))
 
 
 async def oauth_redirect(request: web.Request) -> web.Response:
     """`GET /slack/oauth_redirect`: Slack sends the installer back here with a code."""
     flow = request.app[BOLT].oauth_flow
     assert flow is not None
-    return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+    return await to_aiohttp_response(await flow.handle_callback(_browser_request(request)))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -75,10 +100,13 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 def build_web_app(
     settings: Settings, services: Services, *, http_events: bool = True
 ) -> web.Application:
-    web_app = web.Application()
+    # Slack's requests are small: a body over inbound.MAX_BODY gets 413, read no further.
+    web_app = web.Application(client_max_size=inbound.MAX_BODY)
     web_app[SERVICES] = services
     if http_events:
-        web_app[BOLT] = create_app(settings, services)
+        web_app[BOLT] = create_app(settings, services)  # requires the signing secret
+        assert settings.slack_signing_secret is not None
+        web_app[GATE] = inbound.Gate(settings.slack_signing_secret.get_secret_value())
         web_app.router.add_post("/slack/events", slack_events)
     if settings.oauth:
         if BOLT not in web_app:

@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks
+from bot import blocks, logs
 from bot.keys import last4
 from bot.services import Services
 from bot.store import LedgerUnavailable
@@ -62,6 +62,7 @@ def register(app: AsyncApp, services: Services) -> None:
         team, user = actor(body)
         values = (view.get("state") or {}).get("values") or {}
         api_key, secret_key = _text(values, "api_key"), _text(values, "secret_key")
+        logs.add_secret(api_key, secret_key)  # never logged from here on, whatever happens
         vault = services.pins.vault
         if vault is None or not await services.pins.admins.is_admin(client, team, user):
             await ack(response_action="update", view=blocks.notice_modal(
