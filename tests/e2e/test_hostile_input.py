@@ -106,7 +106,7 @@ async def test_hostile_names_and_command_texts_in_every_message(make_bot: BotFac
         ("/pin", "<!channel>"), ("/pin", "x<https://evil.example|Re-authorise pinbot>"),
     ]:
         acks.append(await bot.driver.command(command, text))
-        await bot.idle()
+        await bot.services.tasks.join(10)
     acks.append(await bot.driver.action(SHARE_PIN, value=pin["id"]))
     await bot.driver.event({"type": "app_home_opened", "user": "UALICE", "channel": "D0HOME",
                             "tab": "home", "event_ts": f"{time.time():.6f}"})
