@@ -18,11 +18,15 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks import CLEANUP_CONFIRM, KEYS_MODAL
 from bot.inbound import MAX_BODY
 from bot.logs import JSONFormatter
+from bot.services import Services
+from handlers import register_all
 from tests.databases import fresh_database
+from tests.e2e import conftest as e2e_conftest
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.slack_driver import SlackDriver
 from tests.e2e.test_oauth import oauth_bot
@@ -325,3 +329,48 @@ async def test_oauth_endpoints_refuse_forged_callbacks(
         assert install.status_code == 200
     assert code not in debug_logs.text and "Traceback" not in debug_logs.text
     assert bot.slack.calls_to("oauth.v2.access") == []  # no forged code was exchanged
+
+
+@pytest.fixture
+def buggy_listeners(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pinbot's listeners plus four with a bug, registered the way the entry point does."""
+
+    def register(app: AsyncApp, services: Services) -> None:
+        register_all(app, services)
+
+        async def bug(ack: AsyncAck, body: dict[str, Any]) -> None:
+            raise RuntimeError("a bug in a listener")
+
+        app.command("/boom")(bug)
+        app.view("boom-modal")(bug)
+        app.action("boom-action")(bug)
+        app.event("app_mention")(bug)
+
+    monkeypatch.setattr(e2e_conftest, "register_all", register)
+
+
+async def test_a_listeners_bug_gets_a_kind_ack_and_one_line(
+    buggy_listeners: None, bot: Bot, debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    """No 500 and no Slack error screen for the person, a sentence instead; one log line
+    without body or traceback. An event keeps its 500, so that Slack delivers it again."""
+    await bot.idle()
+    sent = [
+        await bot.driver.command("/boom", MARKER),
+        await bot.driver.view_submission("boom-modal", private_metadata=MARKER),
+        await bot.driver.action("boom-action", value=MARKER),
+    ]
+    for result in sent:
+        assert result.response.status_code == 200, result.response.text
+    assert "unexpected error" in sent[0].body["text"]
+    assert sent[0].body["response_type"] == "ephemeral"
+    assert sent[1].body["response_action"] == "update"
+    assert "unexpected error" in json.dumps(sent[1].body["view"])
+    event = await bot.driver.event({"type": "app_mention", "user": "UALICE", "text": MARKER,
+                                    "channel": "C0GENERAL", "ts": "1.2"})
+    assert event.response.status_code == 500
+    errors = [r for r in debug_logs.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        f"unhandled error in a listener: RuntimeError('a bug in a listener') (type={kind})"
+        for kind in ("slash_command", "view_submission", "block_actions", "event_callback")]
+    assert MARKER not in debug_logs.text and "Traceback" not in debug_logs.text
