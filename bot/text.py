@@ -7,10 +7,10 @@ In Slack's mrkdwn `<`, `>` and `&` make links and mentions (`<https://evil|Re-au
 pinbot's own (":lock: *Verified*"); bidirectional controls reorder what follows them
 (`report\u202eFDP.exe` reads as `report.exe.PDF`-ish). So every message goes through one of:
 
-- `escape(text)`: free mrkdwn text (line breaks kept): `&<>` escaped, bidi and other control
-  characters removed.
-- `inline_name(text, limit)`: a name, id or echo shown inside a line or as a title: as `escape`,
-  and every line break or tab becomes a space; cut to `limit` first.
+- `escape(text)`: someone else's text in mrkdwn: `&<>` escaped, bidi and other control
+  characters removed, and every line break or tab made a space — pinbot never puts another's
+  text on lines of its own, so one line is the safe default everywhere.
+- `inline_name(text, limit)`: the same, cut to `limit` first (names, ids, echoes).
 - `plain(text, limit)`: `plain_text` fields (headers, buttons, options, modal titles), where
   Slack shows `&<>` as they are but line breaks and bidi controls still act.
 
@@ -56,7 +56,8 @@ def cut(text: str, limit: int) -> str:
 
 
 def neutralise(text: str, *, inline: bool = True) -> str:
-    """Remove bidi and control characters; line breaks become spaces when `inline`.
+    """Remove bidi and control characters; line breaks become spaces when `inline` (else
+    they are normalised to `\n`, for a caller that lays out several lines itself).
 
     Runs of spaces left behind are collapsed, so a name of line breaks cannot push text out
     of sight either.
@@ -67,8 +68,9 @@ def neutralise(text: str, *, inline: bool = True) -> str:
 
 
 def escape(text: str) -> str:
-    """Free mrkdwn text: `&<>` escaped (no links, mentions, dates), controls removed."""
-    return neutralise(text, inline=False).translate(_MRKDWN)
+    """Someone else's text for mrkdwn: one line, `&<>` escaped (no links, mentions, dates),
+    no bidi or control characters."""
+    return neutralise(text).translate(_MRKDWN)
 
 
 def inline_name(text: str, limit: int = 200) -> str:

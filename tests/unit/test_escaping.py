@@ -55,9 +55,11 @@ def test_inline_name_is_one_escaped_line(name: str) -> None:
     assert not re.search(r"[<>]", shown) and not re.search(r"&(?!amp;|lt;|gt;)", shown)
 
 
-def test_escape_keeps_line_breaks_but_nothing_else() -> None:
-    assert escape("a<b>&c\r\nd\u2028e\u202ef") == "a&lt;b&gt;&amp;c\nd\nef"
+def test_escape_is_one_line_too() -> None:
+    assert escape("a<b>&c\r\nd\u2028e\u202ef") == "a&lt;b&gt;&amp;c d ef"
     assert escape(LINK) == "&lt;https://evil.example|Re-authorise pinbot&gt;"
+    assert escape(FAKE_LINE) == "report.pdf :lock: *Verified*: FAKE-LINE"
+    assert neutralise("a\r\nb\u2028c\u202e", inline=False) == "a\nb\nc"
 
 
 def test_plain_neutralises_without_escaping() -> None:
