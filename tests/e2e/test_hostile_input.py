@@ -98,6 +98,9 @@ async def test_hostile_names_and_command_texts_in_every_message(make_bot: BotFac
     for fake in [pinned, *refused]:
         assert (await bot.driver.file_shared(fake)).response.status_code == 200
         await bot.idle()
+    bot.slack.share_again(pinned, "C0OTHER")  # a second channel gets a card for the same pin
+    await bot.driver.file_shared(pinned, channel="C0OTHER")
+    await bot.idle()
     (pin,) = bot.w3ipfs.all_pins()
     for command, text in [
         ("/pins", ""), ("/pins", pin["id"]), ("/pins", "<!channel>"),
@@ -107,6 +110,9 @@ async def test_hostile_names_and_command_texts_in_every_message(make_bot: BotFac
     ]:
         acks.append(await bot.driver.command(command, text))
         await bot.services.tasks.join(10)
+    bot.slack.add_user("UBOB")
+    acks.append(await bot.driver.command("/unpin", pin["id"], user="UBOB"))  # refused: names it
+    acks.append(await bot.driver.action(UNPIN_BUTTON, value=pin["id"], user="UBOB"))
     acks.append(await bot.driver.action(SHARE_PIN, value=pin["id"]))
     await bot.driver.event({"type": "app_home_opened", "user": "UALICE", "channel": "D0HOME",
                             "tab": "home", "event_ts": f"{time.time():.6f}"})
@@ -124,6 +130,7 @@ async def test_hostile_names_and_command_texts_in_every_message(make_bot: BotFac
     assert any(ESCAPED_LINK in t and "FAKE-LINE" in t for t, _ in shown(card))
     assert sum(t.count("&lt;!channel&gt;") for t in texts) >= 8  # names and echoes
     assert any("Unpinned" in t and ESCAPED_LINK in t for t in texts)
+    assert any("Only <@UALICE>" in t and ESCAPED_LINK in t for t in texts)  # Bob's refusal
 
 
 Send = Callable[[Bot, str], Awaitable[tuple[Sent, Callable[[], bool]]]]
