@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
@@ -67,6 +67,22 @@ def create_oauth_flow(settings: Settings, services: Services) -> AsyncOAuthFlow:
     return AsyncOAuthFlow(client=create_slack_client(settings), settings=oauth_settings)
 
 
+class _CheckedApp(AsyncApp):
+    """Bolt's app, refusing a payload its listeners could not navigate (`bot.payloads`)
+    before its own middleware indexes into it (`body["actions"][0]`, `body["event"].get`).
+
+    Over HTTP, `bot.inbound` refused these before Bolt parsed anything; Socket Mode payloads
+    come through the websocket with no such gate, and stop here.
+    """
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        reason = payloads.problem(req.body)
+        if reason is not None:
+            log.warning("refused a malformed payload: %s", reason)
+            return BoltResponse(status=400, body={"error": "malformed request"})
+        return await super().async_dispatch(req)
+
+
 _SORRY = ("Sorry, pinbot hit an unexpected error and could not finish that. It has been "
           "logged; please try again, and tell an admin if it keeps happening.")
 #: What a person sees when a listener fails unexpectedly, by payload type (else a plain ack).
@@ -99,7 +115,7 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
             bot_only=True,
             client=client,
         )
-    app = AsyncApp(
+    app = _CheckedApp(
         client=client,
         authorize=authorize,  # type: ignore[arg-type]  # Bolt accepts AsyncAuthorize too
         oauth_flow=create_oauth_flow(settings, services) if settings.oauth else None,
@@ -109,21 +125,6 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
         process_before_response=True,
         logger=bolt_logger,
     )
-
-    @app.middleware
-    async def well_formed(body: dict[str, Any],
-                          next_: Callable[[], Awaitable[None]]) -> BoltResponse | None:
-        """Refuse a payload the listeners could not navigate (`bot.payloads`).
-
-        Over HTTP, `bot.inbound` already refused these before Bolt parsed anything; Socket
-        Mode payloads come through the websocket with no such gate, and stop here.
-        """
-        reason = payloads.problem(body)
-        if reason is None:
-            await next_()
-            return None
-        log.warning("refused a malformed payload: %s", reason)
-        return BoltResponse(status=400, body={"error": "malformed request"})
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any],

@@ -27,9 +27,13 @@ from bot.services import Services
 from handlers import register_all
 from tests.databases import fresh_database
 from tests.e2e import conftest as e2e_conftest
+from tests.e2e import test_socket_mode
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.slack_driver import SlackDriver
 from tests.e2e.test_oauth import oauth_bot
+from tests.e2e.test_shared_files import text_of
+from tests.e2e.test_socket_mode import wait_for
+from tests.emulators.slack import SlackEmulator
 
 #: Written into every hostile body: it must never show up in a log line.
 MARKER = "HOSTILE-MARKER-5e1f"
@@ -40,6 +44,7 @@ LOG_BUDGET = 500
 REQUEST_LOGGERS = ("bot.server", "bot.inbound", "bot.app", "handlers", "slack_bolt", "aiohttp")
 
 Headers = Callable[[SlackDriver, bytes], dict[str, Any]]
+socket_bot = test_socket_mode.socket_bot  # the real app over Socket Mode
 
 
 @pytest.fixture
@@ -374,3 +379,30 @@ async def test_a_listeners_bug_gets_a_kind_ack_and_one_line(
         f"unhandled error in a listener: RuntimeError('a bug in a listener') (type={kind})"
         for kind in ("slash_command", "view_submission", "block_actions", "event_callback")]
     assert MARKER not in debug_logs.text and "Traceback" not in debug_logs.text
+
+
+async def test_malformed_socket_mode_payloads_do_not_stop_the_app(
+    socket_bot: tuple[SlackEmulator, Services, int], debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    """Socket Mode has no signature to check; a malformed payload is refused (or fails) alone,
+    without its body in the log, and the next one is served."""
+    slack, _, _ = socket_bot
+    for kind, payload in (
+        ("interactive", block_actions(actions=[])),
+        ("interactive", view_submission(keys_view(private_metadata=[MARKER]))),
+        ("events_api", {"type": "event_callback", "event": [MARKER]}),
+        ("interactive", block_actions(authorizations=MARKER)),  # breaks Bolt's own parsing
+    ):
+        await slack.push(kind, payload)
+    envelope = await slack.push("slash_commands", {
+        "token": "x", "team_id": slack.team_id, "channel_id": "C0GENERAL",
+        "user_id": "UALICE", "command": "/pin", "text": "help",
+        "response_url": slack.response_url(), "trigger_id": "1.2.3", "api_app_id": "A0PINBOT",
+    })
+    await wait_for(lambda: envelope in slack.socket_acks)
+    assert "/pin <CID> [name]" in text_of(slack.socket_acks[envelope]["payload"])
+    refused = [r for r in debug_logs.records if "refused a malformed payload" in r.getMessage()]
+    assert len(refused) == 3
+    # The last one fails inside Bolt's request parsing, before pinbot can look: Socket Mode's
+    # client logs that exception's message (nothing of the body) and carries on.
+    assert MARKER not in debug_logs.text
