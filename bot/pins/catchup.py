@@ -1,11 +1,12 @@
 """Catch-up after downtime: files shared while pinbot was not listening get pinned too.
 
 Slack retries an event three times within minutes, then gives up; a deploy, a crash or an
-outage longer than that loses the `file_shared` events. So pinbot keeps a watermark per
-workspace (the newest event it has seen) and, at start and every `PINBOT_CATCHUP_INTERVAL`,
-lists the files shared since then (`files.list`, paged) and makes a job for each one in an
-auto-pin channel that has none. Never earlier than the workspace's first start (installing
-pinbot must not pin a channel's history) nor than `PINBOT_MAX_EVENT_AGE`.
+outage longer than that loses the `file_shared` events. So pinbot keeps, per workspace,
+the newest event it has seen and how far catch-up has listed; at start and every
+`PINBOT_CATCHUP_INTERVAL` it lists the files shared since the last pass (`files.list`, paged)
+and makes a job for each one in an auto-pin channel that has none. Never earlier than the
+workspace's first start (installing pinbot must not pin a channel's history) nor than
+`PINBOT_MAX_EVENT_AGE`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: Files are listed from this long before the watermark: events and listings race a little.
 OVERLAP = timedelta(minutes=2)
+#: Files younger than this are left to their own events (Slack delivers within seconds and
+#: retries for minutes): catch-up is for what no event will bring any more.
+GRACE = timedelta(minutes=2)
 PAGE = 200
 MAX_PAGES = 50
 
@@ -39,13 +43,15 @@ Submit = Callable[..., Awaitable[Job | None]]
 
 class CatchUp:
     def __init__(self, clients: SlackClients, watermarks: Watermarks, jobs: JobStore,
-                 auto_pins_in: AutoPinsIn, submit: Submit, max_event_age: float) -> None:
+                 auto_pins_in: AutoPinsIn, submit: Submit, max_event_age: float,
+                 grace: timedelta = GRACE) -> None:
         self.clients = clients
         self.watermarks = watermarks
         self.jobs = jobs
         self.auto_pins_in = auto_pins_in
         self.submit = submit
         self.max_event_age = max_event_age
+        self.grace = grace
 
     async def run_forever(self, interval: float) -> None:
         """At start, then every `interval` seconds (0: only at start)."""
@@ -73,9 +79,14 @@ class CatchUp:
     async def _team(self, team: str, client: AsyncWebClient) -> int:
         now = utcnow()
         state = await self.watermarks.get_or_start(team, now)
-        since = max(state.watermark - OVERLAP, state.first_seen,
+        # From where the last pass got to: live events say pinbot was up, not that it saw
+        # every file before them (a restart's first events arrive before this pass runs).
+        since = max((state.caught_up_to or state.first_seen) - OVERLAP, state.first_seen,
                     now - timedelta(seconds=self.max_event_age))
-        files = await self._list(client, since, now)
+        until = now - self.grace
+        if until <= since:
+            return 0
+        files = await self._list(client, since, until)
         if files is None:
             return 0  # Slack did not answer: the watermark stays, the next pass retries
         made = 0
@@ -92,7 +103,7 @@ class CatchUp:
                     made += 1
         if made:
             log.info("catch-up: %d file(s) shared while pinbot was away in %s", made, team)
-        await self.watermarks.advance(team, now)
+        await self.watermarks.caught_up(team, until)
         return made
 
     async def _list(self, client: AsyncWebClient, since: datetime, until: datetime

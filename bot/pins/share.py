@@ -14,10 +14,11 @@ The card is the Slack message that shows the job; a resumed job edits the same c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pydantic import SecretStr
@@ -177,6 +178,12 @@ class PinSharedFile:
         if same_message and not req.explicit:
             log.info("file %s: another request for the same message; nothing to add", file.id)
             return Next("done")
+        if not req.explicit and not await self.ledger.first_delivery(
+            f"answer:{file.id}:{req.channel_id}:{share.ts if share else ''}", req.team_id
+        ):
+            # Another delivery for this same message already answered in its thread.
+            log.info("file %s: %s already told where its pin is", file.id, req.channel_id)
+            return Next("done")
         if record.state == "pinned":
             message = self._already(record, file, req.channel_id, req.user_id)
             if same_message:
@@ -265,11 +272,22 @@ class PinSharedFile:
 
         progress = ProgressReporter(publish, interval=self.settings.progress_interval)
         started = time.monotonic()
+        sent: dict[str, str] = {}
         try:
             outcome = await upload(lease, client, lambda c: self._stream(
-                c, file, lease, slack.client, progress))
+                c, file, lease, slack.client, progress, sent))
         finally:
             await progress.aclose()
+        if "cid" in sent and not isinstance(outcome, Uploaded):
+            # Every byte went out but the answer did not come back: remember their CID, so
+            # the pin a later run finds by its upload key can still be verified.
+            with contextlib.suppress(LedgerUnavailable):
+                await lease.save(result={**lease.job.result, "sent_cid": sent["cid"]})
+        if isinstance(outcome, Uploaded) and outcome.adopted:
+            local = str(lease.job.result.get("sent_cid") or "")
+            outcome = replace(outcome, local_cid=local, verified=(
+                same_content(local, outcome.pin.cid) if local and outcome.pin.cid else None))
+        job = lease.job
         if isinstance(outcome, Failed):
             return await self._fail(lease, slack, outcome.user_message, outcome.reason)
         if isinstance(outcome, TryAgain):
@@ -300,7 +318,8 @@ class PinSharedFile:
         return await self._follow(lease, slack, file, fresh=True)
 
     async def _stream(self, client: W3IPFSClient, file: SlackFile, lease: Lease,
-                      slack: AsyncWebClient, progress: ProgressReporter) -> Uploaded:
+                      slack: AsyncWebClient, progress: ProgressReporter,
+                      sent: dict[str, str]) -> Uploaded:
         """Stream the file from Slack into the pinning API, hashing the bytes on the way.
 
         The first download is opened before the upload starts, so a login page or a wrong
@@ -323,15 +342,26 @@ class PinSharedFile:
                 current.close()
 
         req = lease.job.request
+        streamed = 0
+
+        def on_chunk(chunk: bytes) -> None:
+            nonlocal streamed
+            streamed += len(chunk)
+            hasher.update(chunk)
+
         try:
             pin = await client.pin_file(
                 source, file.name, file.size,
                 {"slack_team": req.team_id, "slack_channel": req.channel_id,
                  "slack_user": req.user_id, "slack_file": file.id},
                 content_type=file.mimetype or "application/octet-stream",
-                on_chunk=hasher.update, on_progress=progress.advance,
+                on_chunk=on_chunk, on_progress=progress.advance,
                 upload_key=lease.job.upload_key,
             )
+        except W3IPFSError:
+            if streamed == file.size:
+                sent["cid"] = hasher.finalize()
+            raise
         finally:
             for left in opened:
                 left.close()
@@ -385,8 +415,8 @@ class PinSharedFile:
             waited < self.settings.status_poll_seconds)
         note = None
         if job.result.get("adopted"):
-            note = ("Not verified: pinbot lost the service's first answer and found this pin "
-                    "by its upload key instead of uploading the file twice.")
+            note = ("pinbot lost the service's first answer and found this pin by its upload "
+                    "key instead of uploading the file twice.")
         if pending:
             note = (note + " " if note else "") + (
                 ":hourglass_flowing_sand: The service is still pinning; this card will update "
@@ -399,8 +429,7 @@ class PinSharedFile:
             pin, gateway_url=self.settings.gateway_url,
             file_name=file.name if file else record.name,
             size=file.size if file else record.size, shared_by=req.user_id,
-            verified=verified if not job.result.get("adopted") else None,
-            local_cid=job.result.get("local_cid") or None, note=note,
+            verified=verified, local_cid=job.result.get("local_cid") or None, note=note,
         )
         shown = f"{pin.status}:{'pending' if pending else 'final'}"
         if fresh or job.result.get("shown") != shown:

@@ -8,6 +8,7 @@ mode, the installation's (rotated ahead of expiry) in OAuth mode.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
@@ -33,6 +34,19 @@ def create_slack_client(settings: Settings, token: str | None = None) -> AsyncWe
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     return client
+
+
+#: Bolt refreshes a rotating token two hours ahead of expiry; a job does the same, but never
+#: refreshes a token in the first half of its life (one Bolt may have just refreshed).
+REFRESH_AHEAD = 7200.0
+FORCE = 10**6  # minutes: "refresh now" for slack_sdk's rotator, once we decided to
+
+
+def _expiring(expires_at: float | None, issued_at: float | None) -> bool:
+    if not expires_at:
+        return False
+    lifetime = expires_at - (issued_at or expires_at - 2 * REFRESH_AHEAD)
+    return expires_at - time.time() < min(REFRESH_AHEAD, max(0.0, lifetime) / 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +105,8 @@ class SlackClients:
         bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
         if bot is None or not bot.bot_token:
             return None
-        if bot.bot_refresh_token and self.settings.slack_client_secret is not None:
+        if (bot.bot_refresh_token and self.settings.slack_client_secret is not None
+                and _expiring(bot.bot_token_expires_at, bot.installed_at)):
             # Rotating tokens: refresh ahead of expiry, as Bolt does for requests.
             assert self.settings.slack_client_id is not None
             rotator = AsyncTokenRotator(
@@ -100,7 +115,7 @@ class SlackClients:
                 client=create_slack_client(self.settings),
             )
             refreshed = await rotator.perform_bot_token_rotation(
-                bot=bot, minutes_before_expiration=120)
+                bot=bot, minutes_before_expiration=FORCE)
             if refreshed is not None:
                 await self.installations.async_save_bot(refreshed)
                 bot = refreshed

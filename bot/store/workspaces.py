@@ -15,7 +15,10 @@ from .models import WorkspaceStateRow
 class WorkspaceState:
     team_id: str
     first_seen: datetime
+    #: The newest file event seen (live traffic).
     watermark: datetime
+    #: Every file shared up to here has been listed by catch-up (None: never listed yet).
+    caught_up_to: datetime | None
 
 
 class Watermarks:
@@ -40,7 +43,17 @@ class Watermarks:
             raise LedgerUnavailable(reason(exc)) from None
         assert row is not None
         return WorkspaceState(row.team_id, aware(row.first_seen) or now,
-                              aware(row.watermark) or now)
+                              aware(row.watermark) or now, aware(row.caught_up_at))
+
+    async def caught_up(self, team_id: str, to: datetime) -> None:
+        """Catch-up listed every file shared up to `to` (never moves back)."""
+        try:
+            async with self._ledger.sessions.begin() as session:
+                row = await session.get(WorkspaceStateRow, team_id, with_for_update=True)
+                if row is not None and (aware(row.caught_up_at) or row.first_seen) < to:
+                    row.caught_up_at = to
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(reason(exc)) from None
 
     async def advance(self, team_id: str, to: datetime) -> None:
         """Move the watermark forward (never back): events up to `to` have been seen."""
