@@ -10,8 +10,9 @@ request bodies), these never reach the output:
   by `bot.pins.accounts` after decrypting);
 - anything shaped like a Slack token, of every family (`xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`,
   `xoxs-`, `xoxe-` refresh tokens, `xoxe.xoxb-`/`xoxe.xoxp-` rotating tokens, `xapp-`);
-- the values of credential-named fields (`code=`, `client_secret`, `refresh_token`, …) in URLs,
-  form bodies, JSON and Python reprs — an OAuth code is short-lived but still a credential;
+- the values of credential-named fields (`code=`, `client_secret`, `refresh_token`, a Socket
+  Mode `ticket=`, …) in URLs, form bodies, JSON and Python reprs — an OAuth code is
+  short-lived but still a credential — and the password in a URL (`postgresql://u:…@host`);
 - whole request bodies in the library log lines known to carry them: they are cut, since a body
   can hold anything (a modal's pinning keys, a megabyte of an attacker's bytes).
 
@@ -41,7 +42,7 @@ REDACTED = "[redacted]"
 _TOKEN_SHAPES = re.compile(r"(?:xox[a-z]|xapp)(?:\.xox[a-z])?-[A-Za-z0-9_-]+")
 _CREDENTIAL_NAMES = (
     r"code|client_secret|refresh_token|access_token|bot_token|user_token|app_token|token"
-    r"|signing_secret|pinning_api_key|pinning_secret_key|api_key|secret_key"
+    r"|signing_secret|pinning_api_key|pinning_secret_key|api_key|secret_key|ticket|password"
 )
 _VALUE_END = r"&\s'\",;)\]}"
 #: `code=…` in a URL or form body (up to the next separator); a number is left alone.
@@ -50,6 +51,8 @@ _CREDENTIAL_PARAM = re.compile(
 #: `"code": "…"` in JSON, `'code': '…'` (or `['…']`, a parsed query) in a Python repr.
 _CREDENTIAL_FIELD = re.compile(
     rf"""(?i)(["'])({_CREDENTIAL_NAMES})\1(\s*:\s*\[?)(["'])(?:(?!\4).)*\4""")
+#: The password in a URL's userinfo (`postgresql://user:…@host`, `redis://:…@host`).
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*):(?!\[redacted\]@)[^@/\s]+@")
 #: Library log lines that carry a whole request body (or Socket Mode message): the body is cut.
 _BODY_LINES = re.compile(
     r"(?s)^(Invalid request signature detected"          # slack_bolt, failed signature
@@ -128,6 +131,7 @@ def scrub(text: str, extra: Iterable[str] = ()) -> str:
     """`text` with body-carrying library lines cut and every known or shaped secret replaced."""
     text = _BODY_LINES.sub(lambda m: m.group(1) + " [body not logged]", text)
     text = _CREDENTIAL_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
     text = _CREDENTIAL_FIELD.sub(
         lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{REDACTED}"
                   f"{m.group(4)}", text)

@@ -71,6 +71,9 @@ def test_every_slack_token_family_is_scrubbed(token: str) -> None:
     ('{"code": "7d2c.a1b2", "client_secret": "cs-9911aa"}', "cs-9911aa"),
     ("request: {'code': ['c0de-from-the-query'], 'state': ['x']}", "c0de-from-the-query"),
     ("client_secret=cs-9911aa&client_id=111.222", "cs-9911aa"),
+    ("'url': 'wss://wss-primary.slack.com/link/?ticket=5e3a-77b1&app_id=A0'", "5e3a-77b1"),
+    ("engine postgresql+asyncpg://pinbot:db-pass-5521@db:5432/pinbot", "db-pass-5521"),
+    ("redis://:redis-pass-9e2@cache:6379/0", "redis-pass-9e2"),
     ("headers: {'pinning_api_key': 'k-1234567', 'pinning_secret_key': 's-7654321'}",
      "s-7654321"),
 ])
@@ -82,7 +85,8 @@ def test_credential_fields_are_scrubbed_by_name(text: str, gone: str) -> None:
 
 def test_numbers_and_plain_words_are_left_alone() -> None:
     for text in ("HTTP status code=500", "exit code: 1", "the token was rotated",
-                 "xoxb- alone is not a token"):
+                 "xoxb- alone is not a token", "https://gw.example/ipfs/bafy?x=1",
+                 "postgresql+asyncpg://db/pinbot", "at 12:30:01 @alice"):
         assert logs.scrub(text) == text
 
 
