@@ -43,7 +43,7 @@ class _Event(_Shape):
     type: str
     user: str | _Ref | None = None
     channel: str | _Ref | None = None
-    team: str | None = None
+    team: str | _Ref | None = None
     user_team: str | None = None
     item: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
