@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -12,14 +13,13 @@ from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from slack_sdk.web.async_client import AsyncWebClient
 
 from . import payloads
 from .blocks import notice_modal
 from .services import Services
 from .settings import Settings
+from .slack.clients import create_slack_client
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +28,6 @@ BOT_SCOPES = (
     "files:read", "chat:write", "commands", "users:read", "reactions:write", "reactions:read",
     "channels:history", "groups:history",
 )
-
-
-def create_slack_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
-    """The Web API client: honours SLACK_API_URL and waits out 429s (Retry-After).
-
-    Single-workspace mode uses SLACK_BOT_TOKEN; in OAuth mode Bolt makes one per request with
-    the installing workspace's token (same base URL and retry handlers).
-    """
-    if token is None and settings.slack_bot_token is not None:
-        token = settings.slack_bot_token.get_secret_value()
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
-    return client
 
 
 class _SameTokenNotice(logging.Filter):
@@ -93,7 +80,12 @@ _FAILURE_ACKS = {
 }
 
 
-def create_app(settings: Settings, services: Services) -> AsyncApp:
+#: Registers the listeners on the app. The entry point passes `handlers.register_all`:
+#: `bot/` never imports `handlers/`.
+Registrar = Callable[[AsyncApp, Services], None]
+
+
+def create_app(settings: Settings, services: Services, register: Registrar) -> AsyncApp:
     settings.require("slack_signing_secret")
     if not settings.oauth:
         settings.require("slack_bot_token")
@@ -141,7 +133,5 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
         return BoltResponse(status=200, body=_FAILURE_ACKS.get(kind, ""),
                             headers={"content-type": "application/json"})
 
-    from handlers import register_all
-
-    register_all(app, services)
+    register(app, services)
     return app

@@ -29,10 +29,13 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __doc__ as package_doc
+from . import logs
+from .app import Registrar
 from .cid import InvalidCIDError, StreamingCID, parse_cid, same_content
 from .format import gateway_link, human_size, short_cid, short_date
 from .keys import KeyVaultError
 from .queue import QueueUnavailable
+from .server import rotate_keys, secrets_of, serve, upgrade_database
 from .settings import ConfigError, Settings, load_settings
 from .store import LedgerUnavailable, SchemaError
 from .w3ipfs import (
@@ -48,6 +51,7 @@ from .w3ipfs import (
     W3IPFSError,
 )
 from .w3ipfs.multipart import open_source
+from .worker import run_worker
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_UNAVAILABLE = range(7)
 
@@ -386,7 +390,9 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, *, register: Registrar | None = None) -> None:
+    """The `pinbot` command. `register` (the Slack listeners) is given by the entry point,
+    `pinbot.main`, which is the one place that joins `bot` and `handlers`."""
     parser = build_parser()
     args = parser.parse_args(argv)
     # Retries and warnings are logged; a terminal user wants only the outcome unless asked.
@@ -397,28 +403,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = load_settings()
         if args.command == "serve":
-            from .server import serve
-
-            serve(settings)
+            if register is None:
+                raise CLIError("run the bot with `pinbot serve` (or `python -m pinbot serve`)",
+                               EXIT_CONFIG)
+            serve(settings, register)
             return
         if args.command == "worker":
-            from . import logs
-            from .queue import run_worker
-            from .server import secrets_of
-
             settings.require("redis_url")
             logs.configure(settings.log_level, secrets_of(settings))
             run_worker(settings)
             return
         if args.command == "keys":
-            from .server import rotate_keys
-
             count = rotate_keys(settings)
             sys.stdout.write(f"re-encrypted {count} workspace key pair(s) with the first key\n")
             return
         if args.command == "db":
-            from .server import upgrade_database
-
             revision = upgrade_database(settings)
             sys.stdout.write(f"database schema at revision {revision} (latest)\n")
             return
@@ -436,6 +435,3 @@ def main(argv: Sequence[str] | None = None) -> None:
         os._exit(EXIT_OK)  # output piped into `head`: not an error
     raise SystemExit(code)
 
-
-if __name__ == "__main__":
-    main()

@@ -15,15 +15,16 @@ import time
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from . import inbound, logs, metrics
-from .app import create_app
+from .app import Registrar, create_app
 from .keys import KeyVault
 from .services import Services
 from .settings import Settings
-from .store import Ledger, upgrade
+from .store import Ledger, LedgerUnavailable, upgrade
 from .store.ledger import WorkspaceKeys
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,13 @@ async def oauth_redirect(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     status, body = await request.app[SERVICES].health.run()
     services = request.app[SERVICES]
-    body = {**body, "jobs": {"pending": services.jobs.pending, "running": services.jobs.running}}
+    try:
+        counts = await services.job_store.counts()
+    except LedgerUnavailable:
+        counts = {}
+    running = services.runner.running if services.runner is not None else 0
+    body = {**body, "jobs": {"pending": sum(counts.values()) - running, "running": running,
+                             "by_state": counts}}
     return web.json_response(body, status=status)
 
 
@@ -98,19 +105,19 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 
 def build_web_app(
-    settings: Settings, services: Services, *, http_events: bool = True
+    settings: Settings, services: Services, register: Registrar, *, http_events: bool = True
 ) -> web.Application:
     # Slack's requests are small: a body over inbound.MAX_BODY gets 413, read no further.
     web_app = web.Application(client_max_size=inbound.MAX_BODY)
     web_app[SERVICES] = services
     if http_events:
-        web_app[BOLT] = create_app(settings, services)  # requires the signing secret
+        web_app[BOLT] = create_app(settings, services, register)  # requires the signing secret
         assert settings.slack_signing_secret is not None
         web_app[GATE] = inbound.Gate(settings.slack_signing_secret.get_secret_value())
         web_app.router.add_post("/slack/events", slack_events)
     if settings.oauth:
         if BOLT not in web_app:
-            web_app[BOLT] = create_app(settings, services)
+            web_app[BOLT] = create_app(settings, services, register)
         web_app.router.add_get("/slack/install", oauth_install)
         web_app.router.add_get("/slack/oauth_redirect", oauth_redirect)
     web_app.router.add_get("/healthz", healthz)
@@ -119,6 +126,10 @@ def build_web_app(
     async def close_services(_: web.Application) -> None:
         await services.aclose()
 
+    async def start_services(_: web.Application) -> None:
+        await services.start()  # the job runner resumes any job left by a crash, at once
+
+    web_app.on_startup.append(start_services)
     web_app.on_cleanup.append(close_services)
     return web_app
 
@@ -133,21 +144,20 @@ def secrets_of(settings: Settings) -> list[str]:
 
 
 async def run(
-    settings: Settings, services: Services | None = None, stop: asyncio.Event | None = None
+    settings: Settings, register: Registrar, services: Services | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until `stop` is set (by default: until SIGINT/SIGTERM)."""
     services = services or await Services.create(settings)
     socket_mode = settings.slack_app_token is not None
-    web_app = build_web_app(settings, services, http_events=not socket_mode)
+    web_app = build_web_app(settings, services, register, http_events=not socket_mode)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     handler = None
     if socket_mode:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
         assert settings.slack_app_token is not None
-        bolt = create_app(settings, services)
+        bolt = create_app(settings, services, register)
         handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("pinbot running in Socket Mode; /healthz on %s:%s", settings.host, settings.port)
@@ -172,7 +182,7 @@ async def run(
     await runner.cleanup()
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, register: Registrar) -> None:
     """`pinbot serve`: validate settings (one clear line on error), then run until signalled."""
     settings.require("w3ipfs_api_key", "w3ipfs_secret_key")
     if not settings.oauth:
@@ -182,7 +192,7 @@ def serve(settings: Settings) -> None:
     elif settings.slack_signing_secret is None:
         settings.slack_signing_secret = settings.slack_app_token  # unused in Socket Mode
     logs.configure(settings.log_level, secrets_of(settings))
-    asyncio.run(run(settings))
+    asyncio.run(run(settings, register))
 
 
 def rotate_keys(settings: Settings) -> int:

@@ -32,6 +32,8 @@ def build_worker(settings: Settings) -> Worker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         services = await Services.create(settings, role="worker")
+        # Who are we? (auth.test): a wrong SLACK_BOT_TOKEN shows up now, not at the first job.
+        await services.slack.home_team()
         await services.start()
         ctx["services"] = services
         log.info("pinbot worker ready (concurrency %d)", settings.concurrency)

@@ -11,9 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
 from bot.ids import MESSAGE_REF, InvalidId, parse_json
-from bot.pinning import SharedFile
 from bot.services import Services
 from bot.slack_files import SlackFile
+from bot.store import LedgerUnavailable
 
 from ._parse import actor
 
@@ -23,24 +23,22 @@ CALLBACK_ID = "pin_to_ipfs"
 PIN_EACH, PIN_FOLDER = blocks.PIN_EACH, blocks.PIN_FOLDER
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    async def pin_each(team: str, channel: str, user: str, files: list[SlackFile], key: str,
-                       client: AsyncWebClient, bot_user_id: str | None) -> None:
-        for file in files:
-            shared = SharedFile(team, file.id, channel, user, job_key=key, explicit=True)
-            await services.dispatch(shared, client, bot_user_id)
+def _request_id(payload: dict[str, Any]) -> str:
+    """The interaction's own identity: a retried delivery is the same request."""
+    return str(payload.get("trigger_id") or payload.get("action_ts") or "")[:120]
 
+
+def register(app: AsyncApp, services: Services) -> None:
     @app.shortcut(CALLBACK_ID)
     async def on_shortcut(
         ack: AsyncAck, shortcut: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
         await ack()
-        services.tasks.submit("shortcut", shortcut_work, shortcut, respond, client,
-                              context.bot_user_id)
+        services.tasks.submit("shortcut", shortcut_work, shortcut, respond, client)
 
     async def shortcut_work(shortcut: dict[str, Any], respond: AsyncRespond,
-                            client: AsyncWebClient, bot_user_id: str | None) -> None:
+                            client: AsyncWebClient) -> None:
         team = str((shortcut.get("team") or {}).get("id") or "")
         channel = str((shortcut.get("channel") or {}).get("id") or "")
         user = str((shortcut.get("user") or {}).get("id") or "")
@@ -49,14 +47,15 @@ def register(app: AsyncApp, services: Services) -> None:
         files = [SlackFile.from_api(f) for f in message.get("files") or []
                  if isinstance(f, dict) and f.get("id")]
         if not files:
-            files = await services.pins.message_files(client, channel, ts)
+            files = await services.intake.message_files(client, channel, ts)
         if not files:
             await respond(response_type="ephemeral", **blocks.notice(
                 "That message has no files to pin.").as_kwargs())
             return
         if len(files) == 1:
-            await pin_each(team, channel, user, files, f"shortcut:{channel}:{ts}", client,
-                           bot_user_id)
+            await services.intake.pin_each(client, team_id=team, channel_id=channel,
+                                           message_ts=ts, user_id=user, files=files,
+                                           request_id=_request_id(shortcut))
             await respond(response_type="ephemeral", **blocks.notice(
                 f"Pinning *{blocks.inline_name(files[0].name)}*: the result will be in the "
                 "message's thread.", emoji=":pushpin:").as_kwargs())
@@ -71,11 +70,10 @@ def register(app: AsyncApp, services: Services) -> None:
                         respond: AsyncRespond, client: AsyncWebClient,
                         context: AsyncBoltContext) -> None:
         await ack()
-        services.tasks.submit("shortcut choice", choice_work, action, body, respond, client,
-                              context.bot_user_id)
+        services.tasks.submit("shortcut choice", choice_work, action, body, respond, client)
 
     async def choice_work(action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond,
-                          client: AsyncWebClient, bot_user_id: str | None) -> None:
+                          client: AsyncWebClient) -> None:
         try:
             target = parse_json(action.get("value"), MESSAGE_REF)
         except InvalidId:
@@ -86,17 +84,22 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         channel, ts, thread = target.c, target.ts, target.t
         team, user = actor(body)
-        files = await services.pins.message_files(client, channel, ts)
+        files = await services.intake.message_files(client, channel, ts)
         if action.get("action_id") == PIN_FOLDER:
+            try:
+                await services.intake.pin_folder(team_id=team, channel_id=channel,
+                                                 message_ts=ts, thread_ts=thread, user_id=user,
+                                                 files=files, request_id=_request_id(body))
+            except LedgerUnavailable as exc:
+                await respond(replace_original=True, **blocks.failure(
+                    "Could not pin the folder", exc.user_message).as_kwargs())
+                return
             await respond(replace_original=True, **blocks.notice(
                 f"Pinning {len(files)} files as one folder: the result will be in the "
                 "message's thread.", emoji=":pushpin:").as_kwargs())
-            await services.pins.pin_folder(client, team_id=team, channel_id=channel,
-                                           message_ts=ts, thread_ts=thread, user_id=user,
-                                           files=files)
             return
-        await pin_each(team, channel, user, files, f"shortcut:{channel}:{ts}", client,
-                       bot_user_id)
+        await services.intake.pin_each(client, team_id=team, channel_id=channel, message_ts=ts,
+                                       user_id=user, files=files, request_id=_request_id(body))
         await respond(replace_original=True, **blocks.notice(
             f"Pinning {len(files)} files: the results will be in the message's thread.",
             emoji=":pushpin:").as_kwargs())

@@ -110,11 +110,11 @@ class PinByCID:
 
         outcome = await upload(lease, client, send)
         if isinstance(outcome, TryAgain):
-            if not job.result.get("told_waiting"):
+            if not lease.job.result.get("told_waiting"):
                 await self._answer(lease, blocks.notice(
                     f"{outcome.reason} pinbot keeps trying to pin `{req.cid}` and will answer "
                     "here.", emoji=":hourglass_flowing_sand:"))
-                await lease.save(result={**job.result, "told_waiting": True})
+                await lease.save(result={**lease.job.result, "told_waiting": True})
             return Next("uploading", outcome.delay)
         if isinstance(outcome, Failed):
             log.warning("/pin %s failed: %s", req.cid, outcome.reason)

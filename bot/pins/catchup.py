@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 
 #: Files are listed from this long before the watermark: events and listings race a little.
 OVERLAP = timedelta(minutes=2)
-#: Files younger than this are left to their own events (Slack delivers within seconds and
-#: retries for minutes): catch-up is for what no event will bring any more.
-GRACE = timedelta(minutes=2)
+#: Files younger than this are left to their own events, which Slack delivers within
+#: seconds; should both come, the later request is answered by the pin's claim, silently.
+GRACE = timedelta(seconds=10)
 PAGE = 200
 MAX_PAGES = 50
 

@@ -130,6 +130,14 @@ class PinSharedFile:
             await lease.save(error=f"refused: {refusal.reason}")
             return Next("done")
         pin_key = f"file:{file.id}"
+        earlier = await self.ledger.get(job.team_id, pin_key)
+        if (earlier is not None and earlier.state == "failed" and not req.explicit
+                and earlier.channel_id == req.channel_id
+                and earlier.message_ts == (share.ts if share else None)
+                and earlier.claim_owner != f"job:{job.id}"):
+            # Another delivery for this very message tried and failed, and said so there.
+            log.info("file %s: already tried for this message and failed; not again", file.id)
+            return Next("done")
         claim = await self.ledger.claim(
             job.team_id, pin_key, name=file.name, size=file.size, channel_id=req.channel_id,
             user_id=req.user_id, slack_file_id=file.id, message_ts=share.ts if share else None,

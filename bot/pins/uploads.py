@@ -2,8 +2,9 @@
 
 A job may upload the same content more than once only after it has looked for the earlier
 attempt at the service (by the job's upload key) and not found it. Each attempt is one POST;
-between attempts the job gives its upload slot back (`Next("uploading", delay)`), so a failing
-service costs at most `UPLOAD_ATTEMPTS` upload timeouts, and the person is told why meanwhile.
+between attempts the job gives its upload slot back (`Next("uploading", delay)`), so a service
+that never answers costs at most `NO_ANSWER_ATTEMPTS` upload timeouts, and the person is told
+why meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..jobs import Lease
 from ..slack_files import SlackDownloadError
 from ..store import LedgerUnavailable
 from ..w3ipfs import (
+    NoAnswerError,
     Pin,
     RateLimitedError,
     W3IPFSClient,
@@ -27,10 +29,11 @@ from ..w3ipfs import (
 
 log = logging.getLogger(__name__)
 
-#: POSTs a job makes at most. The bound on how long a person waits for "Could not pin" when
-#: the service never answers: UPLOAD_ATTEMPTS x W3IPFS_UPLOAD_TIMEOUT, plus the client's
-#: backoffs between attempts (at most 20 s each).
-UPLOAD_ATTEMPTS = 3
+#: A job makes at most W3IPFS_MAX_RETRIES + 1 upload attempts (each one POST), of which at
+#: most this many may end without any answer. So a service that never answers costs
+#: NO_ANSWER_ATTEMPTS x W3IPFS_UPLOAD_TIMEOUT (20 min by default) before "Could not pin",
+#: plus the backoffs between attempts (at most 20 s each); quick failures are retried more.
+NO_ANSWER_ATTEMPTS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,8 @@ async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
             log.info("job %d: adopting its earlier upload %s", job.id, found.id)
             await lease.save(ambiguous=False)
             return Uploaded(found, local_cid="", verified=None, adopted=True)
-    if job.attempts >= UPLOAD_ATTEMPTS:
+    silent = int(job.result.get("no_answer", 0))
+    if job.attempts > client.retry.max_retries or silent >= NO_ANSWER_ATTEMPTS:
         return Failed(f"gave up after {job.attempts} attempts ({job.error or 'no answer'})",
                       f"The pinning service is having trouble: pinbot tried {job.attempts} "
                       "times and gave up. Please try again later.")
@@ -128,7 +132,9 @@ async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
         if outcome_unknown(exc):
             log.warning("job %d: upload attempt %d ended without an answer: %s", job.id,
                         job.attempts, exc)
-            await lease.save(error=str(exc)[:500])
+            silent += isinstance(exc, NoAnswerError)
+            await lease.save(error=str(exc)[:500],
+                             result={**job.result, "no_answer": silent})
             # The next run looks for this attempt's pin first (and gives up after the last).
             return TryAgain(client.retry.backoff(job.attempts), exc.user_message, job.attempts)
         return Failed(str(exc), exc.user_message)

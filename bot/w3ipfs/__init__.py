@@ -4,6 +4,7 @@ from .client import UPLOAD_KEY, DirectoryEntry, RetryPolicy, W3IPFSClient, parse
 from .errors import (
     AuthenticationError,
     MalformedResponseError,
+    NoAnswerError,
     NotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
@@ -23,6 +24,7 @@ __all__ = [
     "ByteSource",
     "DirectoryEntry",
     "MalformedResponseError",
+    "NoAnswerError",
     "NotFoundError",
     "PayloadTooLargeError",
     "Pin",

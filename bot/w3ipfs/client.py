@@ -34,6 +34,7 @@ from pydantic import SecretStr, ValidationError
 from .errors import (
     AuthenticationError,
     MalformedResponseError,
+    NoAnswerError,
     NotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
@@ -349,7 +350,8 @@ class W3IPFSClient:
                     raise
                 error = exc
             except httpx.TimeoutException as exc:
-                error = TransportError(
+                error = (TransportError if isinstance(exc, httpx.ConnectTimeout)
+                         else NoAnswerError)(
                     f"The pinning service did not answer in time ({type(exc).__name__})"
                 )
                 if not repeatable and not isinstance(exc, httpx.ConnectTimeout):

@@ -95,6 +95,12 @@ class TransportError(W3IPFSError):
     retryable = True
 
 
+class NoAnswerError(TransportError):
+    """The request went out and the service did not answer within the timeout."""
+
+    user_message = "The pinning service did not answer in time. Please try again later."
+
+
 class MalformedResponseError(W3IPFSError):
     """A reply that is not the documented JSON: HTML from a proxy, non-JSON, `status` != success."""
 
@@ -121,6 +127,7 @@ class UploadSourceError(W3IPFSError):
 __all__ = [
     "AuthenticationError",
     "MalformedResponseError",
+    "NoAnswerError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RateLimitedError",

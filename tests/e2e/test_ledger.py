@@ -79,7 +79,7 @@ async def test_restart_keeps_the_ledger(make_bot: BotFactory) -> None:
 
 
 async def test_failed_pin_can_be_retried_by_sharing_again(bot: Bot) -> None:
-    bot.w3ipfs.inject("503", count=3, path="/pinning/", method="POST")  # every attempt
+    bot.w3ipfs.inject("503", count=4, path="/pinning/", method="POST")  # every attempt
     fake = bot.slack.add_file("flaky.txt", b"flaky")
     await bot.driver.file_shared(fake)
     await bot.idle()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -124,11 +125,15 @@ async def test_token_rotation(make_bot: BotFactory) -> None:
 async def test_work_outside_a_request_refreshes_rotating_tokens(make_bot: BotFactory) -> None:
     bot = await oauth_bot(make_bot)
     bot.slack.rotating_tokens = True
+    bot.slack.token_lifetime = 4
     await install(bot, "TALPHA")
     assert bot.services.installations is not None
     before = await bot.services.installations.async_find_bot(enterprise_id=None,
                                                              team_id="TALPHA")
-    client = await bot.services.slack_for("TALPHA")  # what a `pinbot worker` job does
+    fresh = await bot.services.slack_for("TALPHA")  # a fresh token is not refreshed again
+    assert fresh is not None and before is not None and fresh.token == before.bot_token
+    await asyncio.sleep(2.5)  # into the second half of its life
+    client = await bot.services.slack_for("TALPHA")  # what a job in any process does
     assert client is not None and before is not None
     assert client.token != before.bot_token and client.token in bot.slack.tokens
     assert (await client.auth_test())["team_id"] == "TALPHA"

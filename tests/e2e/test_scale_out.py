@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from bot.cid import cid_v1_of
-from bot.pinning import SharedFile
 from bot.queue import RedisQueue
 from tests.conftest import API_KEY, SECRET_KEY, SECRETS
 from tests.databases import fresh_database
@@ -154,7 +153,8 @@ async def test_hundred_files_through_thirty_percent_faults(cluster: Callable[...
 async def test_worker_killed_mid_upload_job_finishes_on_another(
     cluster: Callable[..., Any],
 ) -> None:
-    c: Cluster = await cluster(PINBOT_JOB_TIMEOUT="8")
+    # The default PINBOT_JOB_TIMEOUT (1 h): the job is resumed from its record, not by arq.
+    c: Cluster = await cluster(PINBOT_JOB_LEASE="5")
     await c.start("serve", "serve")
     await c.start("worker-a", "worker")
     await c.wait_ready(workers=1)
@@ -170,6 +170,7 @@ async def test_worker_killed_mid_upload_job_finishes_on_another(
     await asyncio.sleep(0.5)
     c.procs["worker-a"].kill()  # SIGKILL: no cleanup, no goodbye
     await c.procs["worker-a"].wait()
+    killed_at = asyncio.get_running_loop().time()
     await c.start("worker-b", "worker")
     expected = cid_v1_of(fake.content())
 
@@ -182,26 +183,55 @@ async def test_worker_killed_mid_upload_job_finishes_on_another(
             break
         await asyncio.sleep(0.1)
     assert card(), c.log_tail("worker-b")
+    # Resumed within about the lease (5 s) plus the upload (~3 s), not after the job timeout.
+    assert asyncio.get_running_loop().time() - killed_at < 30
     assert len(c.slack.bot_messages(fake.channel)) == 1  # the same reply, finished
     assert "Verified" in text_of(card() or {})
     assert len(c.w3ipfs.all_pins()) == 1
 
 
-async def test_enqueue_and_event_keys_are_shared() -> None:
+async def test_a_job_is_queued_once() -> None:
     from tests.services import fresh_redis as redis_db
 
     async with redis_db() as url:
         first, second = await RedisQueue.connect(url), await RedisQueue.connect(url)
         try:
-            shared = SharedFile("T1", "F1", "C1", "U1", job_key="Ev1")
-            assert await first.enqueue_shared(shared)
-            assert not await second.enqueue_shared(shared)  # same job, another replica
+            assert await first.enqueue(41)
+            assert not await second.enqueue(41)  # the same job from another replica
             assert await first.depth() == 1
-            assert await first.first_delivery("Ev1")
-            assert not await second.first_delivery("Ev1")
         finally:
             await first.aclose()
             await second.aclose()
+
+
+@pytest.mark.slow
+async def test_a_lost_redis_loses_no_job(cluster: Callable[..., Any]) -> None:
+    """The database is the truth: with every queued message gone, workers still find the
+    jobs in the job table and run them."""
+    c: Cluster = await cluster()
+    await c.start("serve", "serve")
+    await c.wait_ready(workers=0)
+    files = [c.slack.add_file(f"queued-{i}.txt", f"queued {i}".encode()) for i in range(3)]
+    for fake in files:
+        await c.driver.file_shared(fake)
+    redis = await RedisQueue.connect(c.env["PINBOT_REDIS_URL"])
+    try:
+        for _ in range(100):  # the jobs are recorded and queued; then Redis loses them all
+            if await redis.depth() == 3:
+                break
+            await asyncio.sleep(0.05)
+        await redis.pool.flushdb()
+    finally:
+        await redis.aclose()
+    await c.start("worker", "worker")
+    for _ in range(300):
+        if len(c.w3ipfs.all_pins()) == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert {p["cid"] for p in c.w3ipfs.all_pins()} == {cid_v1_of(f.content()) for f in files}
+    for fake in files:
+        (card,) = c.slack.thread(fake.channel, fake.ts)
+        assert "Verified" in text_of(card)
 
 
 @pytest.mark.slow

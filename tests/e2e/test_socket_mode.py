@@ -16,6 +16,7 @@ from bot.cid import cid_v1_of
 from bot.services import Services
 from bot.settings import load_settings
 from bot.w3ipfs import W3IPFSClient
+from handlers import register_all
 from tests.conftest import API_KEY, FAST_RETRY, SECRET_KEY
 from tests.e2e.test_shared_files import text_of
 from tests.emulators.slack import SlackEmulator
@@ -42,7 +43,7 @@ async def socket_bot(
     settings.slack_signing_secret = settings.slack_app_token  # as serve() does
     services = await Services.create(settings, w3ipfs=client)
     stop = asyncio.Event()
-    task = asyncio.create_task(server.run(settings, services, stop))
+    task = asyncio.create_task(server.run(settings, register_all, services, stop))
     deadline = time.monotonic() + 10
     while not slack.sockets:
         assert time.monotonic() < deadline, "the app never opened its socket"

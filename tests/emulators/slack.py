@@ -142,6 +142,8 @@ class SlackEmulator:
         self.users: dict[str, dict[str, Any]] = {}
         self.views: list[dict[str, Any]] = []
         self.reactions: dict[tuple[str, str], set[str]] = {}
+        #: Seconds a rotating access token lives (Slack: 12 hours).
+        self.token_lifetime = 60
         self.rate_limit_next: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
@@ -368,7 +370,7 @@ class SlackEmulator:
             refresh = f"xoxe-1-{team}-{next(self._ids)}"
             self.refresh_tokens[refresh] = team
             ISSUED.add(refresh)
-            rotation = {"refresh_token": refresh, "expires_in": 60}
+            rotation = {"refresh_token": refresh, "expires_in": self.token_lifetime}
         return {**rotation,
             "ok": True, "app_id": "A0PINBOT", "authed_user": {"id": "UINSTALLER"},
             "scope": "files:read,chat:write,commands", "token_type": "bot",

@@ -1,0 +1,149 @@
+"""Real `pinbot serve` processes killed and restarted, in the default embedded mode (SQLite,
+no Redis): a SIGKILL mid-upload resumes on the same card; files shared while pinbot was down
+are caught up; nothing is pinned twice. The emulators run in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cid import cid_v1_of
+from tests.conftest import API_KEY, SECRET_KEY
+from tests.e2e.conftest import SIGNING_SECRET
+from tests.e2e.test_scale_out import ROOT, Cluster, free_port
+from tests.e2e.test_shared_files import text_of
+from tests.emulators.slack import SlackEmulator
+from tests.emulators.w3ipfs import W3IPFSEmulator
+
+
+@pytest.fixture
+async def embedded(
+    w3ipfs: W3IPFSEmulator, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    """`pinbot serve` as deployed by default: one process, SQLite in its working directory."""
+    slack = SlackEmulator()
+    await slack.start()
+    made: list[Cluster] = []
+
+    def make(**extra: str) -> Cluster:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("W3IPFS_", "SLACK_", "PINBOT_"))}
+        env.update({
+            "PYTHONPATH": str(ROOT),
+            "W3IPFS_API_URL": w3ipfs.base_url, "W3IPFS_API_KEY": API_KEY,
+            "W3IPFS_SECRET_KEY": SECRET_KEY,
+            "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url, "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1",
+            "PINBOT_HOST": "127.0.0.1", "PINBOT_PORT": str(free_port()),
+            "PINBOT_LOG_LEVEL": "INFO",
+        })
+        env.update(extra)
+        cluster = Cluster(env, tmp_path, slack, w3ipfs)
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        await cluster.stop()
+    await slack.stop()
+
+
+async def until(check: Callable[[], Any], within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {within}s: {what}")
+
+
+@pytest.mark.slow
+async def test_serve_killed_mid_upload_resumes_on_the_same_card(
+    embedded: Callable[..., Cluster],
+) -> None:
+    c = embedded()
+    await c.start("serve", "serve")
+    await c.wait_ready(workers=0)
+    c.w3ipfs.throttle_upload = 0.05  # ~20 MiB/s: 100 MiB take about 5 s
+    fake = c.slack.add_file("dataset.tar", size=100 * 1024 * 1024)
+    await c.driver.file_shared(fake)
+    await until(lambda: c.w3ipfs.api_requests("POST", "/pinning/"), 30, "upload started")
+    await asyncio.sleep(2.0)  # well into the upload (progress on the card)
+    c.procs["serve"].send_signal(signal.SIGKILL)
+    await c.procs["serve"].wait()
+    assert c.w3ipfs.all_pins() == []  # the cut upload left nothing at the service
+    killed_at = time.monotonic()
+    await c.start("serve-again", "serve")
+    expected = cid_v1_of(fake.content())
+
+    def finished() -> dict[str, Any] | None:
+        cards = c.slack.thread(fake.channel, fake.ts)
+        return cards[0] if cards and expected in text_of(cards[0]) else None
+
+    card = await until(finished, 60, "the card shows the CID: " + c.log_tail("serve-again"))
+    assert time.monotonic() - killed_at < 60
+    (only,) = c.slack.thread(fake.channel, fake.ts)  # the original card, carried on
+    assert only["ts"] == card["ts"] and "Verified" in text_of(card)
+    assert any("%" in text_of(step) for step in card["history"])  # progress was shown
+    (pin,) = c.w3ipfs.all_pins()
+    assert pin["cid"] == expected
+    assert c.slack.reactions[(fake.channel, fake.ts)] == {"white_check_mark"}
+
+
+@pytest.mark.slow
+async def test_files_shared_while_down_are_caught_up_not_history(
+    embedded: Callable[..., Cluster], tmp_path: Path,
+) -> None:
+    c = embedded(PINBOT_CATCHUP_INTERVAL="1h")
+    before_first_start = time.time() - 60
+    old = c.slack.add_file("history.pdf", b"shared before pinbot was installed",
+                           created=before_first_start)
+    await c.start("serve", "serve")
+    await c.wait_ready(workers=0)
+    # The first start records the workspace's first start; nothing from before it is pinned.
+    first_seen = await until(lambda: _first_seen(tmp_path / "pinbot.db"), 20, "first start")
+    live = c.slack.add_file("live.txt", b"shared while pinbot runs")
+    await c.driver.file_shared(live)
+    await until(lambda: c.slack.thread(live.channel, live.ts), 20, "live file pinned")
+    c.procs["serve"].send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(c.procs["serve"].wait(), 40) == 0
+    # Three files shared while pinbot is down: their events are lost.
+    missed = [c.slack.add_file(f"missed-{i}.bin", f"missed {i}".encode(),
+                               created=first_seen + 1 + i) for i in range(3)]
+    c.slack.share_again(missed[2], "C0RANDOM")  # one of them in two channels
+    await asyncio.sleep(max(0.0, first_seen + 12 - time.time()))  # past catch-up's grace
+    await c.start("serve", "serve")  # the same deployment, started again (same log)
+    await c.wait_ready(workers=0)
+    for fake in missed:
+        cards = await until(lambda f=fake: c.slack.thread(f.channel, f.ts), 30,
+                            f"{fake.name} caught up: " + c.log_tail("serve"))
+        assert cid_v1_of(fake.content()) in text_of(cards[0])
+    await asyncio.sleep(1.0)  # let anything that would go wrong go wrong
+    cids = [p["cid"] for p in c.w3ipfs.all_pins()]
+    assert sorted(cids) == sorted(cid_v1_of(f.content()) for f in [live, *missed])  # once each
+    assert cid_v1_of(old.content()) not in cids and c.slack.thread(old.channel, old.ts) == []
+    assert len(c.slack.thread(live.channel, live.ts)) == 1  # not answered a second time
+
+
+def _first_seen(db: Path) -> float | None:
+    if not db.exists():
+        return None
+    with sqlite3.connect(db) as conn:
+        try:
+            row = conn.execute("SELECT first_seen FROM workspace_state").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    if row is None:
+        return None
+    return datetime.fromisoformat(str(row[0])).replace(tzinfo=UTC).timestamp()
