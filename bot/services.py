@@ -22,7 +22,6 @@ from .health import HealthCheck
 from .jobs import InProcessJobs, Job, JobRunner, JobStore, Lease, Next
 from .keys import KeyVault
 from .permissions import Admins, Scopes
-from .pinning import PinService
 from .pins.accounts import Accounts
 from .pins.by_cid import PinByCID
 from .pins.catchup import CatchUp
@@ -31,6 +30,7 @@ from .pins.intake import Intake
 from .pins.listing import PinListing
 from .pins.share import PinSharedFile, ShareSettings
 from .pins.unpin import Unpinning
+from .pins.workspace import Workspaces
 from .queue import QueueUnavailable, RedisQueue
 from .settings import Settings
 from .slack.clients import SlackClients
@@ -62,7 +62,7 @@ class Services:
     by_cid: PinByCID
     folder: PinFolder
     catchup: CatchUp
-    pins: PinService
+    workspaces: Workspaces
     role: Role = "serve"
     queue: RedisQueue | None = None
     #: Runs job records in this process: `serve` without Redis, and every `worker`.
@@ -146,7 +146,6 @@ class Services:
         catchup = CatchUp(slack, intake.watermarks, job_store, intake.auto_pins_in,
                           intake.submit, settings.max_event_age)
         admins = Admins(settings.admin_users)
-        pins = PinService(settings, client, ledger, accounts, admins)
         scopes = Scopes(accounts, multi_workspace=settings.oauth)
         services = cls(
             settings, client, downloader, ledger, accounts, slack, job_store, intake,
@@ -154,7 +153,8 @@ class Services:
             PinByCID(settings.w3ipfs_gateway_url, accounts, ledger),
             PinFolder(settings.w3ipfs_gateway_url, settings.max_file_bytes, accounts, ledger,
                       downloader),
-            catchup, pins, role=role, queue=queue, installations=installations,
+            catchup, Workspaces(accounts, admins, intake.channels, intake.auto_pins_in,
+                                installations), role=role, queue=queue, installations=installations,
             listing=PinListing(accounts, ledger, admins, scopes,
                                default_auto_pin=settings.auto_pin),
             unpinning=Unpinning(accounts, ledger, admins, scopes),

@@ -1,7 +1,7 @@
 """Slack listeners only: one module per feature, each with `register(app, services)`.
 
 Listeners ack first (Slack's 3-second budget), parse with pure functions from `bot.commands`,
-hand slow work to `bot.pinning` (via the job runner for shared files), and reply with messages
+call one use case (`bot.pins.*`, built by `bot.services`), and reply with messages
 rendered by `bot.blocks`.
 """
 

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
 from bot.commands import AutoPin, PinCID, Setup, parse_pin
+from bot.pins.workspace import NotAllowed
 from bot.services import Services
 from bot.store import LedgerUnavailable
 
@@ -47,16 +48,12 @@ def register(app: AsyncApp, services: Services) -> None:
         team, user = command.get("team_id", ""), command.get("user_id", "")
         channel = command.get("channel_id", "")
         try:
-            if parsed.enabled is not None:
-                if not await services.pins.admins.is_admin(client, team, user):
-                    message = blocks.notice(
-                        "Only admins (workspace admins, or users in PINBOT_ADMIN_USERS) can "
-                        "change auto-pinning.", emoji=":no_entry:")
-                    await respond(response_type="ephemeral", **message.as_kwargs())
-                    return
-                await services.intake.channels.set(team, channel, parsed.enabled, user)
-                log.info("auto-pin %s in %s by %s", parsed.enabled, channel, user)
-            enabled = await services.intake.auto_pins_in(team, channel)
+            enabled = await services.workspaces.auto_pin(client, team, channel, user,
+                                                         parsed.enabled)
+        except NotAllowed as refusal:
+            await respond(response_type="ephemeral",
+                          **blocks.notice(str(refusal), emoji=":no_entry:").as_kwargs())
+            return
         except LedgerUnavailable as exc:
             await respond(response_type="ephemeral",
                           **blocks.failure("Could not change auto-pinning",

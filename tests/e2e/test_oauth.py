@@ -44,10 +44,10 @@ async def install(bot: Bot, team: str) -> None:
 
 
 async def use_own_account(bot: Bot, team: str) -> None:
-    vault = bot.services.pins.vault
+    vault = bot.services.accounts.vault
     assert vault is not None
     key, secret = ACCOUNTS[team]
-    await bot.services.pins.keys.put(team, vault.encrypt(key), vault.encrypt(secret),
+    await bot.services.accounts.keys.put(team, vault.encrypt(key), vault.encrypt(secret),
                                      key[-4:], "UADMIN")
 
 
@@ -84,7 +84,7 @@ async def test_uninstall_removes_tokens_and_keys(make_bot: BotFactory) -> None:
     assert bot.services.installations is not None
     assert await bot.services.installations.async_find_bot(
         enterprise_id=None, team_id="TALPHA") is None
-    assert await bot.services.pins.keys.get("TALPHA") is None
+    assert await bot.services.accounts.keys.get("TALPHA") is None
     later = bot.slack.add_file("after.txt", b"after uninstall")
     await bot.driver.file_shared(later, team="TALPHA")
     await bot.idle()

@@ -102,11 +102,11 @@ async def test_uninstall_forgets_the_keys(keyed_bot: Bot) -> None:
     await setup_keys(bot)
     await bot.driver.event({"type": "app_uninstalled"})
     await bot.idle()
-    assert await bot.services.pins.keys.get(bot.slack.team_id) is None
+    assert await bot.services.accounts.keys.get(bot.slack.team_id) is None
     await setup_keys(bot)
     await bot.driver.event({"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}})
     await bot.idle()
-    assert await bot.services.pins.keys.get(bot.slack.team_id) is None
+    assert await bot.services.accounts.keys.get(bot.slack.team_id) is None
 
 
 async def test_key_rotation(keyed_bot: Bot, tmp_path: Path) -> None:
@@ -122,6 +122,6 @@ async def test_key_rotation(keyed_bot: Bot, tmp_path: Path) -> None:
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     assert "re-encrypted 1" in out.decode()
-    stored = await bot.services.pins.keys.get(bot.slack.team_id)
+    stored = await bot.services.accounts.keys.get(bot.slack.team_id)
     assert stored is not None
     assert Fernet(new.encode()).decrypt(stored.api_key_enc.encode()).decode() == OTHER_KEY
