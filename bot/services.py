@@ -16,10 +16,10 @@ from typing import Literal
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import metrics
+from . import blocks, metrics
 from .cleanup import TeamCleanup
 from .health import HealthCheck
-from .jobs import InProcessJobs, Job, JobRunner, JobStore, Lease, Next
+from .jobs import InProcessJobs, Job, JobRunner, JobStore, Lease, LeaseLost, Next
 from .keys import KeyVault
 from .permissions import Admins, Scopes
 from .pins.accounts import Accounts
@@ -33,9 +33,10 @@ from .pins.unpin import Unpinning
 from .pins.workspace import Workspaces
 from .queue import QueueUnavailable, RedisQueue
 from .settings import Settings
-from .slack.clients import SlackClients
+from .slack import replies
+from .slack.clients import SlackClients, Workspace
 from .slack_files import SlackDownloader
-from .store import Ledger, upgrade
+from .store import Ledger, LedgerUnavailable, upgrade
 from .w3ipfs import W3IPFSClient, W3IPFSError
 
 log = logging.getLogger(__name__)
@@ -205,18 +206,41 @@ class Services:
             self.runner.kick()
 
     async def run_job(self, lease: Lease) -> Next:
-        """One step of a job, by kind (the runner's handler)."""
+        """One step of a job, by kind (the runner's handler).
+
+        A bug in a step must not leave a card saying "Pinning…" forever: it is logged with its
+        trace, and the person is told, on the card, that it failed.
+        """
         job = lease.job
-        if job.kind == "cid":
-            return await self.by_cid.run(lease)
-        workspace = await self.slack.workspace(job.team_id)
-        if workspace is None:
-            log.warning("job %d: pinbot is no longer installed in %s; dropped", job.id,
-                        job.team_id)
+        workspace = None
+        try:
+            if job.kind == "cid":
+                return await self.by_cid.run(lease)
+            workspace = await self.slack.workspace(job.team_id)
+            if workspace is None:
+                log.warning("job %d: pinbot is no longer installed in %s; dropped", job.id,
+                            job.team_id)
+                return Next("failed")
+            if job.kind == "folder":
+                return await self.folder.run(lease, workspace)
+            return await self.share.run(lease, workspace)
+        except (LeaseLost, LedgerUnavailable, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("job %d (%s) failed unexpectedly", job.id, job.kind)
+            await self._tell_crash(lease.job, workspace)
             return Next("failed")
-        if job.kind == "folder":
-            return await self.folder.run(lease, workspace)
-        return await self.share.run(lease, workspace)
+
+    async def _tell_crash(self, job: Job, workspace: Workspace | None) -> None:
+        with contextlib.suppress(LedgerUnavailable):
+            if job.pin_row_id is not None:
+                await self.ledger.fail(job.pin_row_id, "unexpected error (see logs)")
+        message = blocks.failure("Could not pin", "Something unexpected went wrong; it has "
+                                 "been logged for the admins.")
+        if workspace is not None and job.card_channel and job.card_ts:
+            await replies.update(workspace.client, job.card_channel, job.card_ts, message)
+        elif job.request.response_url:
+            await replies.respond(job.request.response_url, message)
 
     async def slack_for(self, team_id: str) -> AsyncWebClient | None:
         """A Web API client with the workspace's own bot token (for work outside a request)."""

@@ -10,7 +10,10 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from bot.cid import cid_v1_of
+from bot.pins.share import PinSharedFile
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_commands import UNPIN_CONFIRM, find_action, responded
 from tests.e2e.test_shared_files import reply_in_thread, share, text_of
@@ -147,3 +150,22 @@ async def test_twenty_racing_deliveries_in_three_channels_one_upload(bot: Bot) -
         else:
             assert "Already pinned (first pinned in <#" in shown
     assert verified == 1
+
+
+async def test_a_bug_in_a_step_is_told_on_the_card(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety net for bugs: the card does not say "Pinning…" forever."""
+
+    async def broken(self: PinSharedFile, *args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(PinSharedFile, "_follow", broken)
+    fake = bot.slack.add_file("unlucky.txt", b"meets a bug")
+    await share(bot, fake)
+    shown = text_of(reply_in_thread(bot, fake))
+    assert "Could not pin" in shown and "unexpected" in shown
+    assert "KeyError" not in shown and "Traceback" not in shown
+    assert await bot.services.job_store.counts() == {}  # nothing left running
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "failed"  # a later share may pin it
