@@ -24,13 +24,13 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass as schema
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import blocks
 from .ids import SlackId, is_slack_id, parse_json
 from .permissions import Admins
 from .pins.accounts import Accounts
+from .slack import replies
 from .store import Ledger, LedgerUnavailable, PinRecord
 from .store.ledger import utcnow
 from .w3ipfs import NotFoundError, W3IPFSClient, W3IPFSError, normalise_status
@@ -244,7 +244,7 @@ class TeamCleanup:
         try:
             w3ipfs = await self.accounts.client_for(team_id)
         except W3IPFSError as exc:
-            await _dm(client, admin_id, blocks.failure("Cleanup did not start",
+            await replies.dm(client, admin_id, blocks.failure("Cleanup did not start",
                                                        exc.user_message))
             return CleanupReport(0, failed=[])
         return await run_cleanup(
@@ -262,11 +262,13 @@ async def run_cleanup(
     try:
         records = await candidates(ledger, team_id, flt)
     except LedgerUnavailable as exc:
-        await _dm(client, admin_id, blocks.failure("Cleanup did not start", exc.user_message))
+        await replies.dm(client, admin_id,
+                         blocks.failure("Cleanup did not start", exc.user_message))
         return CleanupReport(0, failed=[])
     report = CleanupReport(total=len(records), failed=[])
     assert report.failed is not None
-    where = await _dm(client, admin_id, blocks.cleanup_progress(flt.describe(), report.total,
+    where = await replies.dm(client, admin_id, blocks.cleanup_progress(
+        flt.describe(), report.total,
                                                                 0, 0, 0))
     limiter = RateLimiter(rate_per_minute)
     last = time.monotonic()
@@ -289,33 +291,14 @@ async def run_cleanup(
             log.warning("cleanup: ledger not updated for %s: %s", record.pin_id, exc)
         if where and time.monotonic() - last >= progress_interval:
             last = time.monotonic()
-            await _update(client, where, blocks.cleanup_progress(
+            await replies.update(client, *where, blocks.cleanup_progress(
                 flt.describe(), report.total, report.done, report.skipped, len(report.failed)))
     summary = blocks.cleanup_summary(flt.describe(), report.total, report.done,
                                      report.skipped, report.failed)
     if where:
-        await _update(client, where, summary)
+        await replies.update(client, *where, summary)
     log.info("cleanup by %s finished: %d done, %d skipped, %d failed", admin_id, report.done,
              report.skipped, len(report.failed))
     return report
 
 
-async def _dm(
-    client: AsyncWebClient, user: str, message: blocks.Message
-) -> tuple[str, str] | None:
-    """Post in the app's DM with the user; (channel, ts) to update it later."""
-    try:
-        response = await client.chat_postMessage(channel=user, **message.as_kwargs())
-    except SlackApiError as exc:
-        log.warning("cleanup message to %s failed: %s", user, exc.response.get("error"))
-        return None
-    return str(response.get("channel") or user), str(response.get("ts"))
-
-
-async def _update(client: AsyncWebClient, where: tuple[str, str], message: blocks.Message
-                  ) -> None:
-    channel, ts = where
-    try:
-        await client.chat_update(channel=channel, ts=ts, **message.as_kwargs())
-    except SlackApiError as exc:
-        log.info("cleanup progress update failed: %s", exc.response.get("error"))

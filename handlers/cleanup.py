@@ -6,13 +6,13 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
 from bot.cleanup import CleanupFilter, parse_filters
 from bot.ids import InvalidId
 from bot.services import Services
+from bot.slack import replies
 from bot.store import LedgerUnavailable
 
 from ._parse import actor
@@ -30,10 +30,7 @@ async def open_cleanup(
     """Admins get the filters dialog; anyone else a modal saying who can."""
     admin = await services.cleanup.is_admin(client, team, user)
     view = blocks.cleanup_modal() if admin else blocks.notice_modal("Team cleanup", NOT_ADMIN)
-    try:
-        await client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        log.warning("views.open (cleanup) failed: %s", exc.response.get("error"))
+    await replies.open_view(client, trigger_id, view)
 
 
 def register(app: AsyncApp, services: Services) -> None:

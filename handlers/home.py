@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
 from bot.ids import InvalidId, parse_pin_id, parse_row_value
 from bot.services import Services
+from bot.slack import replies
 from bot.w3ipfs import NotFoundError, W3IPFSError
 
 from ._parse import actor
@@ -26,16 +26,7 @@ def register(app: AsyncApp, services: Services) -> None:
         data = await services.listing.home_data(client, team, user,
                                                services.health.keys_state)
         view = blocks.home_view(data, gateway_url=services.settings.w3ipfs_gateway_url)
-        try:
-            await client.views_publish(user_id=user, view=view)
-        except SlackApiError as exc:
-            log.warning("views.publish for %s failed: %s", user, exc.response.get("error"))
-
-    async def open_view(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> None:
-        try:
-            await client.views_open(trigger_id=trigger_id, view=view)
-        except SlackApiError as exc:
-            log.warning("views.open failed: %s", exc.response.get("error"))
+        await replies.publish_home(client, user, view)
 
     @app.event("app_home_opened")
     async def on_home_opened(
@@ -68,23 +59,23 @@ def register(app: AsyncApp, services: Services) -> None:
         except InvalidId:
             log.warning("home row menu from %s with a malformed value %r", user[:32],
                         str(value)[:80])
-            await open_view(client, trigger, blocks.notice_modal(
+            await replies.open_view(client, trigger, blocks.notice_modal(
                 "Pin", NotFoundError.user_message))
             return
         try:
             pin, owner = await services.listing.details(pin_id, team)
         except W3IPFSError as exc:
-            await open_view(client, trigger, blocks.notice_modal("Pin", exc.user_message))
+            await replies.open_view(client, trigger, blocks.notice_modal("Pin", exc.user_message))
             return
         if verb == "details":
-            await open_view(client, trigger, blocks.details_modal(
+            await replies.open_view(client, trigger, blocks.details_modal(
                 pin, gateway_url=services.settings.w3ipfs_gateway_url, owner=owner))
             return
         verdict = (await services.unpinning.can_unpin(client, team, user, [pin]))[pin.id]
         if verdict is not None:
-            await open_view(client, trigger, blocks.notice_modal("Unpin", verdict))
+            await replies.open_view(client, trigger, blocks.notice_modal("Unpin", verdict))
             return
-        await open_view(client, trigger, blocks.unpin_modal(pin))
+        await replies.open_view(client, trigger, blocks.unpin_modal(pin))
 
     @app.view(blocks.UNPIN_MODAL)
     async def on_unpin_submit(

@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, logs
 from bot.pins.workspace import NotAllowed
 from bot.services import Services
+from bot.slack import replies
 from bot.store import LedgerUnavailable
 
 from ._parse import actor
@@ -27,10 +27,7 @@ async def open_keys(services: Services, client: AsyncWebClient, trigger_id: str,
     state = await services.workspaces.keys_state(client, team, user)
     view = (blocks.notice_modal("Pinning keys", state.reason) if state.reason
             else blocks.keys_modal(state.last4))
-    try:
-        await client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        log.warning("views.open (keys) failed: %s", exc.response.get("error"))
+    await replies.open_view(client, trigger_id, view)
 
 
 def _text(values: dict[str, Any], block: str) -> str:

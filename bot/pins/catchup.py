@@ -12,16 +12,15 @@ workspace's first start (installing pinbot must not pin a channel's history) nor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..jobs import Job, JobStore, PinRequest
 from ..slack.clients import SlackClients
+from ..slack.files import files_shared
 from ..slack_files import SlackFile
 from ..store import LedgerUnavailable
 from ..store.ledger import utcnow
@@ -34,8 +33,6 @@ OVERLAP = timedelta(minutes=2)
 #: Files younger than this are left to their own events, which Slack delivers within
 #: seconds; should both come, the later request is answered by the pin's claim, silently.
 GRACE = timedelta(seconds=10)
-PAGE = 200
-MAX_PAGES = 50
 
 AutoPinsIn = Callable[[str, str], Awaitable[bool]]
 Submit = Callable[..., Awaitable[Job | None]]
@@ -86,7 +83,7 @@ class CatchUp:
         until = now - self.grace
         if until <= since:
             return 0
-        files = await self._list(client, since, until)
+        files = await files_shared(client, since, until)
         if files is None:
             return 0  # Slack did not answer: the watermark stays, the next pass retries
         made = 0
@@ -105,29 +102,6 @@ class CatchUp:
             log.info("catch-up: %d file(s) shared while pinbot was away in %s", made, team)
         await self.watermarks.caught_up(team, until)
         return made
-
-    async def _list(self, client: AsyncWebClient, since: datetime, until: datetime
-                    ) -> list[tuple[SlackFile, datetime]] | None:
-        found: list[tuple[SlackFile, datetime]] = []
-        for page in range(1, MAX_PAGES + 1):
-            try:
-                response = await client.files_list(
-                    ts_from=str(int(since.timestamp())), ts_to=str(int(until.timestamp()) + 1),
-                    count=PAGE, page=page)
-            except (SlackApiError, SlackClientError, OSError) as exc:
-                log.warning("files.list failed: %s", type(exc).__name__)
-                return None
-            for data in response.get("files") or []:
-                if not isinstance(data, dict) or not data.get("id"):
-                    continue
-                with contextlib.suppress(TypeError, ValueError, OverflowError):
-                    created = datetime.fromtimestamp(
-                        float(data.get("timestamp") or data.get("created") or 0), UTC)
-                    found.append((SlackFile.from_api(data), created))
-            paging = response.get("paging") or {}
-            if page >= int(paging.get("pages") or 1):
-                break
-        return found
 
 
 def _channels(file: SlackFile) -> list[str]:

@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from pydantic import SecretStr
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import blocks, metrics
 from ..format import human_size
 from ..jobs import Lease, Next
 from ..slack.clients import Workspace
+from ..slack.files import FileUnreadable, file_info
 from ..slack.replies import ephemeral, post, update
 from ..slack_files import SlackDownloader, SlackFile, check_file
 from ..store import Ledger
@@ -60,12 +61,8 @@ class PinFolder:
     async def _infos(self, client: AsyncWebClient, file_ids: Sequence[str]) -> list[SlackFile]:
         infos = []
         for file_id in file_ids:
-            try:
-                info = await client.files_info(file=file_id)
-            except (SlackApiError, SlackClientError, OSError) as exc:
-                log.warning("files.info %s failed: %s", file_id, type(exc).__name__)
-                continue
-            infos.append(SlackFile.from_api(info.get("file") or {}))
+            with contextlib.suppress(FileUnreadable):  # logged there; the file is skipped
+                infos.append(await file_info(client, file_id))
         return infos
 
     async def _tell(self, lease: Lease, slack: Workspace, message: blocks.Message) -> Next:

@@ -14,12 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import blocks
 from ..dedupe import TTLSet
 from ..jobs import Job, JobStore, PinRequest
+from ..slack.files import message_files
 from ..slack.replies import ephemeral
 from ..slack_files import SlackFile
 from ..store import Ledger, LedgerUnavailable
@@ -140,19 +140,8 @@ class Intake:
 
     async def message_files(self, client: AsyncWebClient, channel: str, ts: str
                             ) -> list[SlackFile]:
-        """The files of one message (channel history, or its thread when it is a reply)."""
-        try:
-            history = await client.conversations_history(
-                channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1)
-            messages = history.get("messages") or []
-            if not messages:
-                replies = await client.conversations_replies(channel=channel, ts=ts, limit=1)
-                messages = [m for m in replies.get("messages") or [] if m.get("ts") == ts]
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("reading message %s/%s failed: %s", channel, ts, type(exc).__name__)
-            return []
-        files = (messages[0].get("files") if messages else None) or []
-        return [SlackFile.from_api(f) for f in files if isinstance(f, dict) and f.get("id")]
+        """The files of one message (for the shortcut and the reaction)."""
+        return await message_files(client, channel, ts)
 
     async def reaction(
         self, client: AsyncWebClient, *, team_id: str, event_id: str, channel_id: str,
@@ -162,7 +151,7 @@ class Intake:
         if event_id and not await self.first_delivery(event_id, team_id):
             log.info("duplicate reaction event %s ignored", event_id)
             return
-        files = await self.message_files(client, channel_id, message_ts)
+        files = await message_files(client, channel_id, message_ts)
         if not files:
             await ephemeral(client, channel_id, user_id, blocks.notice(
                 "That message has no files, so there is nothing to pin "

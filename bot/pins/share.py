@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pydantic import SecretStr
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import blocks, metrics
@@ -30,6 +29,7 @@ from ..cid import StreamingCID, same_content
 from ..jobs import Lease, Next
 from ..progress import ProgressReporter
 from ..slack.clients import Workspace
+from ..slack.files import FileUnreadable, file_info
 from ..slack.replies import (
     DONE,
     FAILED,
@@ -69,14 +69,6 @@ class ShareSettings:
     progress_interval: float
     status_poll_interval: float
     status_poll_seconds: float
-
-
-class FileUnreadable(Exception):
-    """files.info failed: the message for the person who asked."""
-
-    def __init__(self, error: str, user_message: str) -> None:
-        super().__init__(error)
-        self.user_message = user_message
 
 
 class PinSharedFile:
@@ -163,19 +155,7 @@ class PinSharedFile:
         return await self._upload(lease, slack, file)
 
     async def _file(self, client: AsyncWebClient, file_id: str) -> SlackFile:
-        try:
-            info = await client.files_info(file=file_id)
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            error = (str(exc.response.get("error", "unknown_error"))
-                     if isinstance(exc, SlackApiError) else type(exc).__name__)
-            log.warning("files.info %s failed: %s", file_id, error)
-            if error in ("file_not_found", "file_deleted"):
-                text = "The file you shared was deleted before pinbot could pin it."
-            else:
-                text = ("pinbot could not read the file you shared "
-                        f"(Slack said `{blocks.escape(error)}`), so it was not pinned.")
-            raise FileUnreadable(error, text) from None
-        return SlackFile.from_api(info.get("file") or {})
+        return await file_info(client, file_id)
 
     async def _duplicate(self, lease: Lease, slack: Workspace, record: PinRecord,
                          file: SlackFile, share: Share | None, thread: str | None) -> Next:

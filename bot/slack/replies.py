@@ -111,3 +111,28 @@ async def _reaction(method: Any, channel: str, ts: str, name: str) -> None:
     except (SlackApiError, SlackClientError, OSError) as exc:
         if _error(exc) not in ("already_reacted", "no_reaction"):
             log.info("reaction %s on %s/%s failed: %s", name, channel, ts, _error(exc))
+
+
+async def dm(client: AsyncWebClient, user: str, message: Message) -> tuple[str, str] | None:
+    """Post in the app's DM with a person; (channel, ts) to update it later."""
+    try:
+        response = await client.chat_postMessage(channel=user, **message.as_kwargs())
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("DM to %s failed: %s", user, _error(exc))
+        return None
+    return str(response.get("channel") or user), str(response.get("ts"))
+
+
+async def open_view(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> None:
+    """Open a modal (the trigger id is valid for 3 s after the click)."""
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("views.open failed: %s", _error(exc))
+
+
+async def publish_home(client: AsyncWebClient, user: str, view: dict[str, Any]) -> None:
+    try:
+        await client.views_publish(user_id=user, view=view)
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("views.publish for %s failed: %s", user, _error(exc))
