@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .keys import parse_keys
+
 DEFAULT_API_URL = "https://api.w3ipfs.aioz.network/api"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 #: Slack's own file hosts (a host matches itself and its subdomains). Only these get the token.
@@ -138,8 +140,6 @@ class Settings(BaseSettings):
     @classmethod
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from .keys import parse_keys
-
             parse_keys(value.get_secret_value())
         return value
 
