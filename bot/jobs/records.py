@@ -10,6 +10,7 @@ stalled, another took over) cannot overwrite the newer run's progress.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ from ..store import Ledger, LedgerUnavailable
 from ..store.ledger import DB_ERRORS, aware, reason, utcnow
 from ..store.models import JobRow
 
+log = logging.getLogger(__name__)
+
 Kind = Literal["share", "reaction", "shortcut", "folder", "cid", "catchup"]
 KINDS: tuple[Kind, ...] = ("share", "reaction", "shortcut", "folder", "cid", "catchup")
 
@@ -32,6 +35,11 @@ UPLOAD_STATES = ("queued", "uploading")
 CHECK_STATES = ("waiting", "uploaded")
 ACTIVE_STATES = UPLOAD_STATES + CHECK_STATES
 FINAL_STATES = ("done", "failed")
+
+
+#: What a job row that pinbot did not write itself makes `Job.of` raise (bad JSON, a field
+#: of another release, JSON of the wrong shape).
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
 class LeaseLost(Exception):
@@ -98,8 +106,10 @@ class Job:
 
     @classmethod
     def of(cls, row: JobRow) -> Job:
+        if row.kind not in KINDS:
+            raise ValueError(f"unknown job kind {row.kind[:16]!r}")
         return cls(
-            id=row.id, team_id=row.team_id, kind=row.kind,  # type: ignore[arg-type]
+            id=row.id, team_id=row.team_id, kind=row.kind,
             request_key=row.request_key, state=row.state,
             request=PinRequest.from_json(row.request), pin_key=row.pin_key,
             pin_row_id=row.pin_row_id, card_channel=row.card_channel, card_ts=row.card_ts,
@@ -336,7 +346,31 @@ class JobStore:
                 rows = (await session.scalars(query)).all()
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
-        return [Job.of(r) for r in rows]
+        jobs: list[Job] = []
+        unreadable: list[int] = []
+        for row in rows:
+            try:
+                jobs.append(Job.of(row))
+            except UNREADABLE as exc:
+                # One such row (hand-edited, truncated, written by a newer release) must not
+                # stop every poll: it would sort first forever and no job would run again.
+                log.warning("job %d set aside: unreadable job record (%s)", row.id,
+                            type(exc).__name__)
+                unreadable.append(row.id)
+        if unreadable:
+            await self._set_aside(unreadable)
+        return jobs
+
+    async def _set_aside(self, job_ids: list[int]) -> None:
+        """Fail unreadable rows so no poll or lookup meets them again (kept for the admins)."""
+        try:
+            async with self._session.begin() as session:
+                await session.execute(
+                    update(JobRow).where(JobRow.id.in_(job_ids)).values(
+                        state="failed", lease_owner=None, lease_until=None,
+                        error="unreadable job record; set aside", updated_at=utcnow()))
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(reason(exc)) from None
 
 
 def with_result(job: Job, **values: Any) -> dict[str, Any]:

@@ -1,0 +1,59 @@
+"""Attacks on the durable pin pipeline (issue 10) that once broke it: a poisoned job record,
+a service whose lookups keep failing, a job whose ledger row is gone. Real app, emulators on
+the wire; each test fails on the code before its fix.
+
+(Processes killed with SIGKILL: tests/e2e/test_crash_recovery.py.)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.cid import cid_v1_of
+from bot.store.ledger import utcnow
+from bot.store.models import JobRow
+from tests.e2e.conftest import Bot
+from tests.e2e.test_shared_files import reply_in_thread, share, text_of
+
+#: Job rows no release of pinbot writes: a hand-edited row, a row from a newer version (an
+#: unknown field), a truncated write, JSON of the wrong shape.
+POISON = [
+    ('{"kind":"share","team_id":"T1","channel_id":"C1","user_id":"U1","from_v9":1}', "{}"),
+    ("not json at all", "{}"),
+    ("[]", "{}"),
+    ("null", "{}"),
+    ('{"kind":"share","team_id":"T1","channel_id":"C1","user_id":"U1","file_ids":7}', "{}"),
+    ('{"kind":"share","team_id":"T1","channel_id":"C1","user_id":"U1"}', "{truncated"),
+]
+VALID = '{"kind":"share","team_id":"T1","channel_id":"C1","user_id":"U1","file_id":"F1"}'
+
+
+async def test_an_unreadable_job_record_does_not_stop_the_queue(bot: Bot) -> None:
+    """Poisoned rows, older than any real job (so first in the poll's order), are set aside
+    as failed, each with one log line; the next shared file is pinned as usual."""
+    long_ago = utcnow() - timedelta(hours=1)
+    async with bot.services.ledger.sessions.begin() as session:
+        for i, (request, result) in enumerate(POISON):
+            for state in ("queued", "uploaded"):
+                session.add(JobRow(
+                    team_id=bot.slack.team_id, kind="share", request_key=f"poison-{state}-{i}",
+                    state=state, request=request, result=result, attempts=0, upload_key="k",
+                    ambiguous=False, run_after=long_ago, created_at=long_ago,
+                    updated_at=long_ago))
+        session.add(JobRow(  # a kind no release knows: not run as if it were a share
+            team_id=bot.slack.team_id, kind="rm -rf", request_key="poison-kind",
+            state="queued", request=VALID, result="{}", attempts=0, upload_key="k",
+            ambiguous=False, run_after=long_ago, created_at=long_ago, updated_at=long_ago))
+    data = b"shared after the poison\n" * 100
+    fake = bot.slack.add_file("after.txt", data)
+    await share(bot, fake)
+    assert cid_v1_of(data) in text_of(reply_in_thread(bot, fake))
+    async with bot.services.ledger.sessions() as session:
+        rows = (await session.scalars(
+            select(JobRow).where(JobRow.request_key.like("poison-%")))).all()
+    assert len(rows) == 2 * len(POISON) + 1
+    assert {r.state for r in rows} == {"failed"}
+    assert all(r.error and "unreadable job record" in r.error for r in rows)
+    assert all(r.lease_owner is None for r in rows)
