@@ -101,8 +101,18 @@ async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
         try:
             found = await client.find_upload(job.upload_key)
         except W3IPFSError as exc:
-            log.info("job %d: could not look for its earlier upload: %s", job.id, exc)
-            return TryAgain(client.retry.backoff(job.attempts), exc.user_message, job.attempts)
+            failed = int(job.result.get("lookup_failures", 0)) + 1
+            log.info("job %d: could not look for its earlier upload (%d): %s", job.id, failed,
+                     exc)
+            if failed > client.retry.max_retries:
+                # Uploading again might make a second copy; looking forever never ends.
+                return Failed(f"gave up after {failed} failed lookups ({exc})",
+                              "pinbot could not check with the pinning service whether its "
+                              "upload arrived, so it did not upload the file again. Please "
+                              "try again later.")
+            await lease.save(result={**job.result, "lookup_failures": failed})
+            delay = getattr(exc, "retry_after", None) or client.retry.backoff(failed)
+            return TryAgain(delay, exc.user_message, job.attempts)
         if found is not None:
             log.info("job %d: adopting its earlier upload %s", job.id, found.id)
             await lease.save(ambiguous=False)

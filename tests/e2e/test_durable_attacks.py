@@ -7,6 +7,7 @@ the wire; each test fails on the code before its fix.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from bot.cid import cid_v1_of
 from bot.store.ledger import utcnow
 from bot.store.models import JobRow
-from tests.e2e.conftest import Bot
+from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_shared_files import reply_in_thread, share, text_of
 
 #: Job rows no release of pinbot writes: a hand-edited row, a row from a newer version (an
@@ -57,3 +58,22 @@ async def test_an_unreadable_job_record_does_not_stop_the_queue(bot: Bot) -> Non
     assert {r.state for r in rows} == {"failed"}
     assert all(r.error and "unreadable job record" in r.error for r in rows)
     assert all(r.lease_owner is None for r in rows)
+
+
+async def test_lookups_that_keep_failing_end_in_a_clear_failure(make_bot: BotFactory) -> None:
+    """The upload went out, its answer was lost, and every lookup for it fails: the job must
+    not look forever (nor re-POST blindly); it gives up within a bound and says why."""
+    bot = await make_bot(W3IPFS_UPLOAD_TIMEOUT="1")
+    bot.w3ipfs.inject("store_then_500", path="/pinning/", method="POST")
+    bot.w3ipfs.inject("503", count=10_000, path="/pinning/pins", method="GET")
+    fake = bot.slack.add_file("unlookable.bin", b"stored, answer lost" * 100)
+    started = time.monotonic()
+    await share(bot, fake)
+    assert time.monotonic() - started < 20
+    assert len(bot.w3ipfs.api_requests("POST", "/pinning/")) == 1  # never a blind re-POST
+    shown = text_of(reply_in_thread(bot, fake))
+    assert "Could not pin" in shown and "could not check" in shown
+    assert "Traceback" not in shown and "503" not in shown
+    assert await bot.services.job_store.counts() == {}
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "failed"
