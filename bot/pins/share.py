@@ -390,6 +390,13 @@ class PinSharedFile:
         pin = pin_from_json(job.result["pin"])
         verified = job.result.get("verified")
         if not fresh:
+            current = await self.ledger.by_row_id(job.pin_row_id)
+            if current is None or current.state == "unpinned":
+                # Unpinned meanwhile (a stale status must not mark it pinned again), or its
+                # row deleted by an admin (no outage to wait out): nothing left to follow.
+                log.info("job %d: pin %s %s; its status is no longer followed", job.id, pin.id,
+                         "was unpinned" if current else "left the ledger")
+                return Next("done")
             try:
                 client = await self.accounts.client_for(job.team_id)
                 pin = await client.get_pin(pin.id)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from bot.cid import cid_v1_of
 from bot.store.ledger import utcnow
-from bot.store.models import JobRow
+from bot.store.models import JobRow, PinRow
 from tests.e2e.conftest import Bot, BotFactory
+from tests.e2e.test_durable_pipeline import unpin_by_command
 from tests.e2e.test_shared_files import reply_in_thread, share, text_of
 
 #: Job rows no release of pinbot writes: a hand-edited row, a row from a newer version (an
@@ -77,3 +78,38 @@ async def test_lookups_that_keep_failing_end_in_a_clear_failure(make_bot: BotFac
     assert await bot.services.job_store.counts() == {}
     record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
     assert record is not None and record.state == "failed"
+
+
+async def test_a_job_whose_ledger_row_was_deleted_ends(make_bot: BotFactory) -> None:
+    """An admin deletes a pin's ledger row while its status is still followed: the job stops
+    (one log line), instead of pausing and retrying as if the database were down, forever."""
+    bot = await make_bot(PINBOT_STATUS_POLL_INTERVAL="0.2", PINBOT_JOB_LEASE="2s")
+    bot.w3ipfs.pinning_reads = 10_000
+    fake = bot.slack.add_file("orphan.txt", b"my row will vanish")
+    await bot.driver.file_shared(fake)
+    await bot.eventually(lambda: any("still pinning" in text_of(m)
+                                     for m in bot.slack.thread(fake.channel, fake.ts)))
+    async with bot.services.ledger.sessions.begin() as session:
+        await session.execute(delete(PinRow).where(PinRow.team_id == bot.slack.team_id))
+    await bot.idle(timeout=10)
+    assert await bot.services.job_store.counts() == {}
+
+
+async def test_a_pin_unpinned_while_followed_stays_unpinned(make_bot: BotFactory) -> None:
+    """Unpinned while the service still said "pinning"; the next status read fails: the job
+    must not write its stale "pinning" pin back, which marked the unpinned pin pinned again."""
+    bot = await make_bot(PINBOT_STATUS_POLL_INTERVAL="60")
+    bot.w3ipfs.pinning_reads = 10_000
+    fake = bot.slack.add_file("short-lived.txt", b"pinned, then unpinned at once")
+    await bot.driver.file_shared(fake)
+    await bot.eventually(lambda: any("still pinning" in text_of(m)
+                                     for m in bot.slack.thread(fake.channel, fake.ts)))
+    (pin,) = bot.w3ipfs.all_pins()
+    await unpin_by_command(bot, pin["id"])
+    bot.w3ipfs.inject("503", count=10_000, path=f"/pinning/{pin['id']}", method="GET")
+    async with bot.services.ledger.sessions.begin() as session:  # the follow-up is due now
+        await session.execute(update(JobRow).values(run_after=utcnow()))
+    await bot.idle(timeout=10)
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "unpinned"
+    assert await bot.services.job_store.counts() == {}
