@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 #: How often a request that waits for another request's upload of the same file looks again.
 WAIT_FIRST, WAIT_MAX = 2.0, 60.0
+#: When Slack refuses the card, the job tries again after these waits, then tells the person.
+CARD_RETRY_DELAYS = (3.0, 30.0, 120.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +144,9 @@ class PinSharedFile:
         pinning = blocks.pinning(file.name, file.size)
         if card_ts is None:
             card_ts = await post(slack.client, req.channel_id, pinning, thread_ts=thread)
-            if card_ts is None:  # nowhere to show it: let a later request try
+            if card_ts is None:  # nowhere to show it (yet): try again later, then say so
                 await self.ledger.release(claim.record.id)
-                return Next("failed")
+                return await self._no_card(lease, slack, file.name, thread)
         else:
             await update(slack.client, req.channel_id, card_ts, pinning)
         await self.ledger.set_reply(claim.record.id, card_ts)
@@ -153,6 +155,23 @@ class PinSharedFile:
                          result={"share_ts": share.ts if share else None})
         await show_state(slack.client, req.channel_id, share.ts if share else None, WORKING)
         return await self._upload(lease, slack, file)
+
+    async def _no_card(self, lease: Lease, slack: Workspace, name: str,
+                       thread: str | None) -> Next:
+        """Slack refused the card (rate limits, an outage): a silent drop is not an answer."""
+        req = lease.job.request
+        tries = int(lease.job.result.get("card_tries", 0))
+        if tries < len(CARD_RETRY_DELAYS):
+            log.warning("job %d: no card could be posted; trying again", lease.job.id)
+            await lease.save(result={**lease.job.result, "card_tries": tries + 1})
+            return Next("queued", CARD_RETRY_DELAYS[tries])
+        log.warning("job %d: no card could be posted; given up", lease.job.id)
+        await ephemeral(slack.client, req.channel_id, req.user_id, blocks.notice(
+            f"pinbot could not post in this channel, so *{blocks.escape(name)}* was not "
+            "pinned. Share it again, or react with the pin emoji, to try again.",
+            emoji=":warning:"), thread_ts=thread)
+        await lease.save(error="no card could be posted")
+        return Next("failed")
 
     async def _file(self, client: AsyncWebClient, file_id: str) -> SlackFile:
         return await file_info(client, file_id)
@@ -317,10 +336,14 @@ class PinSharedFile:
         token = slack.token
         download = await self.downloader.open(file, _secret(token))
         hasher = StreamingCID()
+        streamed = 0
         opened = [download]
 
         async def source() -> AsyncIterator[bytes]:
-            # Re-opened only when the connection to the service could not even be made.
+            # Re-opened when the service refused before reading (no connection, a 429): each
+            # reading starts a fresh hash, so the CID is of the bytes of the last attempt.
+            nonlocal hasher, streamed
+            hasher, streamed = StreamingCID(), 0
             current = opened.pop() if opened else await self.downloader.open(file,
                                                                              _secret(token))
             try:
@@ -330,7 +353,6 @@ class PinSharedFile:
                 current.close()
 
         req = lease.job.request
-        streamed = 0
 
         def on_chunk(chunk: bytes) -> None:
             nonlocal streamed

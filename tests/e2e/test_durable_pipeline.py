@@ -169,3 +169,16 @@ async def test_a_bug_in_a_step_is_told_on_the_card(
     assert await bot.services.job_store.counts() == {}  # nothing left running
     record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
     assert record is not None and record.state == "failed"  # a later share may pin it
+
+
+async def test_an_upload_refused_with_429_is_resent_and_still_verified(bot: Bot) -> None:
+    """A 429 proves the service did not act: the client sends again at once, downloading the
+    file afresh — and the CID is computed over the bytes of that attempt alone."""
+    bot.w3ipfs.inject("429", count=2, path="/pinning/", method="POST", retry_after="0")
+    data = b"refused twice, then taken" * 3000
+    fake = bot.slack.add_file("busy.bin", data)
+    await share(bot, fake)
+    shown = text_of(reply_in_thread(bot, fake))
+    assert cid_v1_of(data) in shown and "Verified" in shown and "Not verified" not in shown
+    assert len(bot.w3ipfs.api_requests("POST", "/pinning/")) == 3
+    assert len(bot.slack.downloads) == 3 and len(bot.w3ipfs.all_pins()) == 1

@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -340,7 +341,7 @@ class SlackEmulator:
 
     def install_code(self, team_id: str) -> str:
         """What Slack hands the installer's browser after they approve the app."""
-        code = f"code-{team_id}-{next(self._ids)}"
+        code = f"code-{team_id}-{uuid.uuid4().hex[:12]}"  # unique across emulators, too
         self.oauth_codes[code] = team_id
         ISSUED.add(code)
         return code
@@ -362,12 +363,12 @@ class SlackEmulator:
             team = self.oauth_codes.pop(str(args.get("code")), None)
             if team is None:
                 return {"ok": False, "error": "invalid_code"}
-        token = f"{self.access_token_prefix}{team}-{next(self._ids)}"
+        token = f"{self.access_token_prefix}{team}-{uuid.uuid4().hex[:12]}"
         self.tokens[token] = team
         ISSUED.add(token)
         rotation: dict[str, Any] = {}
         if self.rotating_tokens:
-            refresh = f"xoxe-1-{team}-{next(self._ids)}"
+            refresh = f"xoxe-1-{team}-{uuid.uuid4().hex[:12]}"
             self.refresh_tokens[refresh] = team
             ISSUED.add(refresh)
             rotation = {"refresh_token": refresh, "expires_in": self.token_lifetime}
