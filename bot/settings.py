@@ -84,10 +84,12 @@ class Settings(BaseSettings):
         None, validation_alias=_env("SLACK_CLIENT_SECRET")
     )
 
+    #: URLs may carry a password: kept out of repr (and redacted in logs by bot.logs).
     database_url: str = Field(
-        "sqlite+aiosqlite:///pinbot.db", validation_alias=_env("PINBOT_DATABASE_URL")
+        "sqlite+aiosqlite:///pinbot.db", validation_alias=_env("PINBOT_DATABASE_URL"),
+        repr=False,
     )
-    redis_url: str | None = Field(None, validation_alias=_env("PINBOT_REDIS_URL"))
+    redis_url: str | None = Field(None, validation_alias=_env("PINBOT_REDIS_URL"), repr=False)
     max_file_mb: int = Field(1024, gt=0, validation_alias=_env("PINBOT_MAX_FILE_MB"))
     concurrency: int = Field(4, ge=1, le=256, validation_alias=_env("PINBOT_CONCURRENCY"))
     host: str = Field("0.0.0.0", validation_alias=_env("PINBOT_HOST"))

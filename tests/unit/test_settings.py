@@ -142,3 +142,10 @@ def test_bad_download_deadline_settings_stop_start(
     message = str(info.value)
     assert message.startswith(f"invalid setting {name}: ") and "\n" not in message
     assert f"'{value}'" not in message
+
+
+def test_database_and_redis_passwords_stay_out_of_repr() -> None:
+    s = load_settings(database_url="postgresql+asyncpg://pinbot:db-pass-7731@db/pinbot",
+                      redis_url="redis://:redis-pass-4410@cache:6379/0")
+    shown = repr(s) + str(s)
+    assert "db-pass-7731" not in shown and "redis-pass-4410" not in shown
