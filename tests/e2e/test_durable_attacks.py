@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import delete, select, update
 
 from bot.cid import cid_v1_of
+from bot.pins import share as share_module
 from bot.store.ledger import utcnow
 from bot.store.models import JobRow, PinRow
 from tests.e2e.conftest import Bot, BotFactory
@@ -113,3 +115,33 @@ async def test_a_pin_unpinned_while_followed_stays_unpinned(make_bot: BotFactory
     record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
     assert record is not None and record.state == "unpinned"
     assert await bot.services.job_store.counts() == {}
+
+
+async def test_a_refused_card_is_posted_later_not_dropped(bot: Bot) -> None:
+    """chat.postMessage rate-limited past the SDK's retries when the card is posted: the job
+    tries again later (the file is pinned, the card shows it) instead of ending silently."""
+    bot.slack.rate_limit_next["chat.postMessage"] = 4  # the first post and its 3 retries
+    data = b"shared in a busy minute\n" * 50
+    fake = bot.slack.add_file("busy.txt", data)
+    await share(bot, fake)
+    await bot.eventually(lambda: any(cid_v1_of(data) in text_of(m) for m in bot.slack.thread(
+        fake.channel, fake.ts)), timeout=15)
+    await bot.idle()
+    assert len(bot.slack.thread(fake.channel, fake.ts)) == 1  # one card
+    assert len(bot.w3ipfs.all_pins()) == 1
+
+
+async def test_a_card_never_posted_is_told_to_the_person(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack keeps refusing the card: after the retries the person who shared is told,
+    privately, that the file was not pinned (nothing uploaded, no claim left behind)."""
+    monkeypatch.setattr(share_module, "CARD_RETRY_DELAYS", (0.1, 0.1))
+    bot.slack.rate_limit_next["chat.postMessage"] = 10_000
+    fake = bot.slack.add_file("refused.txt", b"never shown")
+    await share(bot, fake)
+    told = [c.args for c in bot.slack.calls if c.method == "chat.postEphemeral"]
+    assert len(told) == 1 and told[0]["user"] == "UALICE"
+    assert "could not post in this channel" in str(told[0]) and "refused.txt" in str(told[0])
+    assert bot.w3ipfs.all_pins() == []
+    assert await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}") is None
