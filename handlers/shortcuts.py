@@ -28,6 +28,15 @@ def _request_id(payload: dict[str, Any]) -> str:
     return str(payload.get("trigger_id") or payload.get("action_ts") or "")[:120]
 
 
+def _clicked_in(body: dict[str, Any]) -> str:
+    """The channel whose message held the clicked button, as Slack reports it."""
+    for field, key in (("channel", "id"), ("container", "channel_id")):
+        where = body.get(field)
+        if isinstance(where, dict) and isinstance(where.get(key), str):
+            return str(where[key])
+    return ""
+
+
 def register(app: AsyncApp, services: Services) -> None:
     @app.shortcut(CALLBACK_ID)
     async def on_shortcut(
@@ -76,6 +85,11 @@ def register(app: AsyncApp, services: Services) -> None:
                           client: AsyncWebClient) -> None:
         try:
             target = parse_json(action.get("value"), MESSAGE_REF)
+            if target.c != _clicked_in(body):
+                # The choice is shown only in the shortcut's channel. A value naming another
+                # channel is forged: it would publish files of a channel the person may not
+                # be able to read (the bot token reads them all).
+                raise InvalidId("shortcut choice names another channel")
         except InvalidId:
             log.warning("shortcut choice with a malformed value %r", str(action.get("value"))[:80])
             await respond(replace_original=False, response_type="ephemeral", **blocks.notice(
