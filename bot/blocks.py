@@ -531,7 +531,7 @@ def notice_modal(title: str, text: str) -> dict[str, Any]:
 
 
 #: Longest text the cleanup dialog's inputs take (Slack enforces `max_length` in the dialog;
-#: `bot.cleanup.parse_filters` enforces it again for forged submissions). They bound the
+#: `bot.pins.cleanup.parse_filters` enforces it again for forged submissions). They bound the
 #: filters, and so the preview's `private_metadata`, far below Slack's 3,000 characters.
 CLEANUP_NUMBER_CHARS = 12
 CLEANUP_NAME_CHARS = 100

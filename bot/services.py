@@ -17,7 +17,6 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import blocks, metrics
-from .cleanup import TeamCleanup
 from .health import HealthCheck
 from .jobs import InProcessJobs, Job, JobRunner, JobStore, Lease, LeaseLost, Next
 from .keys import KeyVault
@@ -25,6 +24,7 @@ from .permissions import Admins, Scopes
 from .pins.accounts import Accounts
 from .pins.by_cid import PinByCID
 from .pins.catchup import CatchUp
+from .pins.cleanup import TeamCleanup
 from .pins.folder import PinFolder
 from .pins.intake import Intake
 from .pins.listing import PinListing

@@ -9,8 +9,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.cleanup import CleanupFilter, parse_filters
 from bot.ids import InvalidId
+from bot.pins.cleanup import CleanupFilter, parse_filters
 from bot.services import Services
 from bot.slack import replies
 from bot.store import LedgerUnavailable

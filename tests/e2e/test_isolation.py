@@ -27,7 +27,7 @@ from bot.blocks import (
     UNPIN_MODAL,
 )
 from bot.cid import cid_v1_of
-from bot.cleanup import CleanupFilter
+from bot.pins.cleanup import CleanupFilter
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_commands import responded
 from tests.e2e.test_oauth import ACCOUNTS, install, oauth_bot, use_own_account

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.cleanup import CleanupFilter, RateLimiter, parse_filters
+from bot.pins.cleanup import CleanupFilter, RateLimiter, parse_filters
 from bot.store import PinRecord
 from bot.store.ledger import utcnow
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from bot.cleanup import MAX_DAYS, MAX_MB, CleanupFilter, parse_filters
 from bot.commands import PinsQuery, looks_like_pin_id
 from bot.ids import (
     MESSAGE_REF,
@@ -23,6 +22,7 @@ from bot.ids import (
     parse_slack_id,
     parse_ts,
 )
+from bot.pins.cleanup import MAX_DAYS, MAX_MB, CleanupFilter, parse_filters
 from bot.replays import interaction_key
 
 UUID = "3c3fec2a-ca65-4b8e-bcf3-c8e2ceaa23d2"

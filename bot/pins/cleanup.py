@@ -26,14 +26,14 @@ from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass as schema
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import blocks
-from .ids import SlackId, is_slack_id, parse_json
-from .permissions import Admins
-from .pins.accounts import Accounts
-from .slack import replies
-from .store import Ledger, LedgerUnavailable, PinRecord
-from .store.ledger import utcnow
-from .w3ipfs import NotFoundError, W3IPFSClient, W3IPFSError, normalise_status
+from .. import blocks
+from ..ids import SlackId, is_slack_id, parse_json
+from ..permissions import Admins
+from ..slack import replies
+from ..store import Ledger, LedgerUnavailable, PinRecord
+from ..store.ledger import utcnow
+from ..w3ipfs import NotFoundError, W3IPFSClient, W3IPFSError, normalise_status
+from .accounts import Accounts
 
 log = logging.getLogger(__name__)
 
