@@ -148,3 +148,99 @@ def _first_seen(db: Path) -> float | None:
     if row is None:
         return None
     return datetime.fromisoformat(str(row[0])).replace(tzinfo=UTC).timestamp()
+
+
+def _jobs(db: Path) -> list[tuple[str, str | None]]:
+    """(state, lease owner) of every job, read straight from the embedded database."""
+    with sqlite3.connect(db) as conn:
+        return [(str(s), o) for s, o in conn.execute("SELECT state, lease_owner FROM jobs")]
+
+
+@pytest.mark.slow
+async def test_serve_killed_between_claim_and_card_posts_one_card(
+    embedded: Callable[..., Cluster], tmp_path: Path,
+) -> None:
+    """SIGKILL after the ledger claim, while Slack is still refusing the card: the restarted
+    process resumes the job under its own claim (not "being pinned from #general" to itself),
+    posts one card and pins once."""
+    c = embedded()
+    await c.start("serve", "serve")
+    await c.wait_ready(workers=0)
+    c.slack.rate_limit_next["chat.postMessage"] = 1_000  # the card post sits in retries
+    fake = c.slack.add_file("claimed.txt", b"claimed, then the lights went out")
+    await c.driver.file_shared(fake)
+    await until(lambda: c.slack.calls_to("chat.postMessage"), 20, "card post attempted")
+    c.procs["serve"].send_signal(signal.SIGKILL)
+    await c.procs["serve"].wait()
+    assert c.w3ipfs.all_pins() == [] and c.slack.thread(fake.channel, fake.ts) == []
+    c.slack.rate_limit_next["chat.postMessage"] = 0
+    await c.start("serve-again", "serve")
+    expected = cid_v1_of(fake.content())
+    await until(lambda: any(expected in text_of(m) for m in c.slack.thread(fake.channel,
+                                                                            fake.ts)),
+                30, "the card shows the CID: " + c.log_tail("serve-again"))
+    await asyncio.sleep(1.0)  # let anything that would go wrong go wrong
+    (card,) = c.slack.thread(fake.channel, fake.ts)
+    assert "being pinned" not in text_of(card)
+    assert [p["cid"] for p in c.w3ipfs.all_pins()] == [expected]
+    assert [s for s, _ in _jobs(tmp_path / "pinbot.db")] == ["done"]
+
+
+@pytest.mark.slow
+async def test_serve_killed_while_following_status_updates_the_card_after_restart(
+    embedded: Callable[..., Cluster], tmp_path: Path,
+) -> None:
+    """SIGKILL while the job follows a pin the service still reports as pinning: after the
+    restart the same card turns to DONE when the service finishes."""
+    c = embedded(PINBOT_STATUS_POLL_INTERVAL="0.5")
+    await c.start("serve", "serve")
+    await c.wait_ready(workers=0)
+    c.w3ipfs.pinning_reads = 10_000
+    fake = c.slack.add_file("slow.bin", b"the service takes its time" * 100)
+    await c.driver.file_shared(fake)
+    await until(lambda: any("still pinning" in text_of(m)
+                            for m in c.slack.thread(fake.channel, fake.ts)), 20, "pinning")
+    c.procs["serve"].send_signal(signal.SIGKILL)
+    await c.procs["serve"].wait()
+    (pin,) = c.w3ipfs.all_pins()
+    pin["status"] = pin["sub_hash_status"] = "DONE"  # the service finishes meanwhile
+    await c.start("serve-again", "serve")
+    await until(lambda: any("DONE" in text_of(m) and "still pinning" not in text_of(m)
+                            for m in c.slack.thread(fake.channel, fake.ts)),
+                30, "the card shows DONE: " + c.log_tail("serve-again"))
+    assert len(c.slack.thread(fake.channel, fake.ts)) == 1
+    assert len(c.w3ipfs.all_pins()) == 1
+    assert [s for s, _ in _jobs(tmp_path / "pinbot.db")] == ["done"]
+
+
+@pytest.mark.slow
+async def test_two_serve_processes_on_one_sqlite_file_pin_each_file_once(
+    embedded: Callable[..., Cluster], tmp_path: Path,
+) -> None:
+    """Two `pinbot serve` (no Redis) on the same SQLite file, both polling the job table,
+    both receiving deliveries of the same files: each file pinned once, one card each."""
+    c = embedded()
+    await c.start("serve", "serve")
+    await c.wait_ready(workers=0)
+    other = dict(c.env, PINBOT_PORT=str(free_port()))
+    second = Cluster(other, tmp_path, c.slack, c.w3ipfs)
+    await second.start("serve-2", "serve")
+    await second.wait_ready(workers=0)
+    try:
+        c.w3ipfs.throttle_upload = 0.01
+        files = [c.slack.add_file(f"race-{i}.bin", f"racing file {i}\n".encode() * 3000)
+                 for i in range(8)]
+        await asyncio.gather(*(d.file_shared(f, event_id=None)
+                               for f in files for d in (c.driver, second.driver)))
+        for fake in files:
+            await until(lambda f=fake: any(cid_v1_of(f.content()) in text_of(m)
+                                           for m in c.slack.thread(f.channel, f.ts)),
+                        60, f"{fake.name} pinned: " + c.log_tail("serve")
+                        + second.log_tail("serve-2"))
+        await asyncio.sleep(1.0)
+        assert len(c.w3ipfs.api_requests("POST", "/pinning/")) == len(files)
+        for fake in files:
+            assert len(c.slack.thread(fake.channel, fake.ts)) == 1, fake.name
+        assert {s for s, _ in _jobs(tmp_path / "pinbot.db")} <= {"done"}
+    finally:
+        await second.stop()
