@@ -11,8 +11,12 @@ request bodies), these never reach the output:
 - anything shaped like a Slack token, of every family (`xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`,
   `xoxs-`, `xoxe-` refresh tokens, `xoxe.xoxb-`/`xoxe.xoxp-` rotating tokens, `xapp-`);
 - the values of credential-named fields (`code=`, `client_secret`, `refresh_token`, a Socket
-  Mode `ticket=`, …) in URLs, form bodies, JSON and Python reprs — an OAuth code is
-  short-lived but still a credential — and the password in a URL (`postgresql://u:…@host`);
+  Mode `ticket=`, a command's or button's `response_url`, …) in URLs, form bodies, JSON and
+  Python reprs — an OAuth code is short-lived but still a credential — and the password in a
+  URL (`postgresql://u:…@host`);
+- Slack webhook URLs (`https://hooks.slack.com/…`), and any URL in `slack_sdk.webhook`'s
+  lines: a `response_url` lets whoever holds it post as pinbot to that person for 30 minutes,
+  and a job keeps it in its record (`/pin CID` answers through it);
 - whole request bodies in the library log lines known to carry them: they are cut, since a body
   can hold anything (a modal's pinning keys, a megabyte of an attacker's bytes).
 
@@ -43,6 +47,7 @@ _TOKEN_SHAPES = re.compile(r"(?:xox[a-z]|xapp)(?:\.xox[a-z])?-[A-Za-z0-9_-]+")
 _CREDENTIAL_NAMES = (
     r"code|client_secret|refresh_token|access_token|bot_token|user_token|app_token|token"
     r"|signing_secret|pinning_api_key|pinning_secret_key|api_key|secret_key|ticket|password"
+    r"|response_url"
 )
 _VALUE_END = r"&\s'\",;)\]}"
 #: `code=…` in a URL or form body (up to the next separator); a number is left alone.
@@ -53,6 +58,11 @@ _CREDENTIAL_FIELD = re.compile(
     rf"""(?i)(["'])({_CREDENTIAL_NAMES})\1(\s*:\s*\[?)(["'])(?:(?!\4).)*\4""")
 #: The password in a URL's userinfo (`postgresql://user:…@host`, `redis://:…@host`).
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):(?!\[redacted\]@)[^@/\s]+@")
+#: A Slack webhook (a `response_url`, an incoming webhook): the URL is the credential.
+_WEBHOOK_URL = re.compile(r"https?://hooks\.slack(?:-gov)?\.com/[^\s'\",;)\]}]+")
+#: Any URL, in the lines of the logger that only ever talks to webhooks.
+_ANY_URL = re.compile(r"https?://[^\s'\",;)\]}]+")
+_WEBHOOK_LOGGERS = "slack_sdk.webhook"
 #: Library log lines that carry a whole request body (or Socket Mode message): the body is cut.
 _BODY_LINES = re.compile(
     r"(?s)^(Invalid request signature detected"          # slack_bolt, failed signature
@@ -132,6 +142,7 @@ def scrub(text: str, extra: Iterable[str] = ()) -> str:
     text = _BODY_LINES.sub(lambda m: m.group(1) + " [body not logged]", text)
     text = _CREDENTIAL_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+    text = _WEBHOOK_URL.sub(REDACTED, text)
     text = _CREDENTIAL_FIELD.sub(
         lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{REDACTED}"
                   f"{m.group(4)}", text)
@@ -148,6 +159,8 @@ def _scrub_record(record: logging.LogRecord, extra: Iterable[str] = ()) -> None:
     except (TypeError, ValueError):  # a malformed call: still scrub what it would show
         message = f"{record.msg} {record.args}"
     scrubbed = scrub(message, extra)
+    if record.name.startswith(_WEBHOOK_LOGGERS):
+        scrubbed = _ANY_URL.sub(REDACTED, scrubbed)
     if scrubbed != message or record.args:
         record.msg, record.args = scrubbed, None
     if record.exc_info and record.exc_info[1] is not None:

@@ -8,10 +8,18 @@ this workspace's upload key — and fails on the code before its fix.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
-from tests.e2e.conftest import BotFactory
+import pytest
+
+from bot import logs
+from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_commands import find_action, responded
+from tests.e2e.test_secrets_in_logs import everything_at_debug
 from tests.e2e.test_shared_files import text_of
+from tests.unit.test_cid import VECTORS
+
+__all__ = ["everything_at_debug"]  # the fixture, used by name
 
 
 async def test_forged_folder_choice_cannot_reach_another_channels_message(
@@ -45,3 +53,28 @@ async def test_forged_folder_choice_cannot_reach_another_channels_message(
     await responded(bot, click.response_url)
     await bot.idle()
     assert len(bot.w3ipfs.all_pins()) == 1
+
+
+async def test_response_urls_never_reach_a_log_line(
+    everything_at_debug: pytest.LogCaptureFixture, bot: Bot,
+) -> None:
+    """Whoever reads the logs (DEBUG included) must not get a `response_url`: for 30 minutes
+    it posts as pinbot to the person who asked. `/pin CID` keeps it in its job record (the
+    database's statement log echoes it), and slack_sdk's webhook client logs the URL it
+    posts to; a button's payload carries one too."""
+    pinned = await bot.driver.command("/pin", f"{VECTORS[0][1]} greeting.txt")
+    (card,) = await responded(bot, pinned.response_url)
+    listed = await bot.driver.command("/pins", "")
+    await responded(bot, listed.response_url)
+    clicked = await bot.driver.action("pin_as_folder", value="{}")
+    await responded(bot, clicked.response_url)
+    await bot.idle()
+    urls = [str(s.response_url) for s in (pinned, listed, clicked)]
+    forms = {form for url in urls for form in (url, quote(url, safe=""), url.rsplit("/", 1)[1])}
+    leaks = [(r.name, r.getMessage()[:200]) for r in everything_at_debug.records
+             if any(form in r.getMessage() for form in forms)]
+    assert not leaks
+    assert "Pinned greeting.txt" in text_of(card)  # the URL itself still works
+    # Slack's own shape, wherever it turns up (a traceback, another library's line).
+    hook = "https://hooks.slack.com/commands/T0TEST/1234567890/AbCdEfGhIjKlMnOp"
+    assert "AbCdEfGhIjKlMnOp" not in logs.scrub(f"POST {hook} failed")
