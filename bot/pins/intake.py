@@ -111,11 +111,8 @@ class Intake:
     async def _submit_or_retry(self, client: AsyncWebClient, request: PinRequest, key: str,
                                pin_key: str) -> None:
         """Record the job; while the database is down, keep trying (bounded), and say so."""
-        try:
-            await self.submit(request, key, pin_key=pin_key)
+        if await self._try_submit(request, key, pin_key):
             return
-        except LedgerUnavailable as exc:
-            log.warning("cannot record %s yet: %s", key, exc)
         await ephemeral(client, request.channel_id, request.user_id, blocks.notice(
             "pinbot cannot reach its database right now, so it has not started pinning "
             "your file yet. It will pin it as soon as the database is back.",
@@ -129,14 +126,19 @@ class Intake:
                      pin_key: str) -> None:
         for delay in LEDGER_RETRY_DELAYS:
             await asyncio.sleep(delay)
-            try:
-                await self.submit(request, key, pin_key=pin_key)
+            if await self._try_submit(request, key, pin_key):
                 return
-            except LedgerUnavailable as exc:
-                log.warning("still cannot record %s: %s", key, exc)
         await ephemeral(client, request.channel_id, request.user_id, blocks.notice(
             "pinbot's database stayed unreachable, so your file was not pinned. "
             "Please share it again later.", emoji=":x:"))
+
+    async def _try_submit(self, request: PinRequest, key: str, pin_key: str) -> bool:
+        try:
+            await self.submit(request, key, pin_key=pin_key)
+        except LedgerUnavailable as exc:
+            log.warning("cannot record %s yet: %s", key, exc)
+            return False
+        return True
 
     async def message_files(self, client: AsyncWebClient, channel: str, ts: str
                             ) -> list[SlackFile]:

@@ -87,6 +87,23 @@ class Cluster:
             assert not leaked, f"{name} logged a secret"
 
 
+def process_env(slack: SlackEmulator, w3ipfs: W3IPFSEmulator, **extra: str) -> dict[str, str]:
+    """The environment of a real pinbot process wired to the in-test emulators."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("W3IPFS_", "SLACK_", "PINBOT_"))}
+    env.update({
+        "PYTHONPATH": str(ROOT),
+        "W3IPFS_API_URL": w3ipfs.base_url, "W3IPFS_API_KEY": API_KEY,
+        "W3IPFS_SECRET_KEY": SECRET_KEY,
+        "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url, "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1",
+        "PINBOT_HOST": "127.0.0.1", "PINBOT_PORT": str(free_port()),
+        "PINBOT_LOG_LEVEL": "INFO",
+    })
+    env.update(extra)
+    return env
+
+
 @pytest.fixture
 async def cluster(
     w3ipfs: W3IPFSEmulator, tmp_path: Path
@@ -96,19 +113,9 @@ async def cluster(
     clusters: list[Cluster] = []
     async with fresh_redis() as redis_url, fresh_database("postgres", tmp_path) as db_url:
         async def make(**extra: str) -> Cluster:
-            env = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("W3IPFS_", "SLACK_", "PINBOT_"))}
-            env.update({
-                "PYTHONPATH": str(ROOT),
-                "W3IPFS_API_URL": w3ipfs.base_url, "W3IPFS_API_KEY": API_KEY,
-                "W3IPFS_SECRET_KEY": SECRET_KEY, "W3IPFS_MAX_RETRIES": "10",
-                "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                "SLACK_API_URL": slack.api_url, "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1",
-                "PINBOT_DATABASE_URL": db_url, "PINBOT_REDIS_URL": redis_url,
-                "PINBOT_HOST": "127.0.0.1", "PINBOT_PORT": str(free_port()),
-                "PINBOT_CONCURRENCY": "4", "PINBOT_LOG_LEVEL": "INFO",
-            })
-            env.update(extra)
+            env = process_env(slack, w3ipfs, W3IPFS_MAX_RETRIES="10",
+                              PINBOT_DATABASE_URL=db_url, PINBOT_REDIS_URL=redis_url,
+                              PINBOT_CONCURRENCY="4", **extra)
             made = Cluster(env, tmp_path, slack, w3ipfs)
             clusters.append(made)
             return made
