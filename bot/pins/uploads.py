@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 #: NO_ANSWER_ATTEMPTS x W3IPFS_UPLOAD_TIMEOUT (20 min by default) before "Could not pin",
 #: plus the backoffs between attempts (at most 20 s each); quick failures are retried more.
 NO_ANSWER_ATTEMPTS = 2
+#: A job rate-limited (429 after the client's own retries) more than W3IPFS_MAX_RETRIES
+#: times, or asked to wait longer than this, gives up and says so.
+MAX_THROTTLE_WAIT = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +138,17 @@ async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
         return Failed(str(exc), exc.user_message)
     except W3IPFSError as exc:
         if isinstance(exc, RateLimitedError):
-            # The service refused before acting: nothing to look for, just wait.
-            await lease.save(ambiguous=False, attempts=job.attempts - 1, error=str(exc)[:500])
-            return TryAgain(exc.retry_after or client.retry.backoff(job.attempts), exc.user_message,
-                            job.attempts)
+            # The service refused before acting: nothing to look for, just wait; but not
+            # forever, and not longer than MAX_THROTTLE_WAIT at once.
+            throttled = int(job.result.get("throttled", 0)) + 1
+            wait = exc.retry_after or client.retry.backoff(throttled)
+            await lease.save(ambiguous=False, attempts=job.attempts - 1, error=str(exc)[:500],
+                             result={**job.result, "throttled": throttled})
+            if throttled > client.retry.max_retries or wait > MAX_THROTTLE_WAIT:
+                return Failed(f"rate limited {throttled} times, last asked to wait {wait:.0f} s",
+                              "The pinning service keeps asking pinbot to slow down, so "
+                              "nothing was pinned. Please try again later.")
+            return TryAgain(wait, exc.user_message, job.attempts - 1)
         if outcome_unknown(exc):
             log.warning("job %d: upload attempt %d ended without an answer: %s", job.id,
                         job.attempts, exc)

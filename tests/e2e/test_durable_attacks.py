@@ -145,3 +145,30 @@ async def test_a_card_never_posted_is_told_to_the_person(
     assert "could not post in this channel" in str(told[0]) and "refused.txt" in str(told[0])
     assert bot.w3ipfs.all_pins() == []
     assert await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}") is None
+
+
+async def test_a_429_storm_ends_in_a_clear_failure(bot: Bot) -> None:
+    """The service answers every upload with 429: the job waits as asked (its slot given
+    back), but a bounded number of times, then says why; it does not retry forever."""
+    bot.w3ipfs.inject("429", count=10_000, path="/pinning/", method="POST", retry_after="0")
+    fake = bot.slack.add_file("throttled.txt", b"always too many requests")
+    await share(bot, fake)
+    shown = text_of(reply_in_thread(bot, fake))
+    assert "Could not pin" in shown and "slow down" in shown
+    posts = len(bot.w3ipfs.api_requests("POST", "/pinning/"))
+    assert posts <= 4 * 4  # (W3IPFS_MAX_RETRIES + 1) runs of (the client's retries + 1)
+    assert await bot.services.job_store.counts() == {}
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "failed"
+
+
+async def test_a_429_asking_for_hours_is_answered_now(bot: Bot) -> None:
+    """Retry-After: 2 hours. The person is told now, not left with "Pinning…" for hours."""
+    bot.w3ipfs.inject("429", count=10, path="/pinning/", method="POST", retry_after="7200")
+    fake = bot.slack.add_file("later.txt", b"come back in two hours")
+    started = time.monotonic()
+    await share(bot, fake)
+    assert time.monotonic() - started < 5
+    assert len(bot.w3ipfs.api_requests("POST", "/pinning/")) == 1
+    shown = text_of(reply_in_thread(bot, fake))
+    assert "Could not pin" in shown and "slow down" in shown
