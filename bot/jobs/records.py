@@ -199,8 +199,20 @@ class JobStore:
         if limit <= 0:
             return []
         now = utcnow()
+        # Only rows this owner may take: free, lapsed, or held by an owner known dead. (Jobs
+        # running elsewhere are due too, and oldest first; fetching them would hide the free
+        # ones behind them, and a process with a free slot would find no work.)
+        dead = [] if owner_is_dead is _never else [
+            o for o in await self._live_owners(states, now, owner) if owner_is_dead(o)]
+        takeable = or_(JobRow.lease_owner.is_(None), JobRow.lease_until <= now,
+                       JobRow.lease_owner.in_(dead))
         leased: list[Job] = []
-        for job in await self.due(states, limit * 4):
+        for job in await self._many(
+            select(JobRow)
+            .where(JobRow.state.in_(states), JobRow.run_after <= now, takeable)
+            .order_by(JobRow.run_after, JobRow.id)
+            .limit(limit * 4)
+        ):
             if len(leased) >= limit:
                 break
             if not self._free(job, now, owner, owner_is_dead):
@@ -209,6 +221,20 @@ class JobStore:
             if taken is not None:
                 leased.append(taken)
         return leased
+
+    async def _live_owners(self, states: Sequence[str], now: datetime, owner: str
+                           ) -> list[str]:
+        """Other owners holding unexpired leases in `states` (one per process, so few)."""
+        try:
+            async with self._session() as session:
+                found = (await session.scalars(
+                    select(JobRow.lease_owner).distinct()
+                    .where(JobRow.state.in_(states), JobRow.lease_until > now,
+                           JobRow.lease_owner.is_not(None), JobRow.lease_owner != owner)
+                )).all()
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(reason(exc)) from None
+        return [str(o) for o in found]
 
     async def lease_one(
         self, job_id: int, owner: str, seconds: float, owner_is_dead: OwnerIsDead = _never
