@@ -128,8 +128,8 @@ class Load:
 async def run_mode(mode: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     # The emulators stand in for Slack and W3IPFS, which in production are not on the bot's
     # machine: they run at lower CPU priority so they take what the bot leaves.
-    slack = spawn(["tests.emulators.slack"], nice=args.emulator_nice)
-    w3ipfs = spawn(["tests.emulators.w3ipfs", "--key", KEY, "--secret", SECRET],
+    slack = spawn(["pinbot.emulators.slack"], nice=args.emulator_nice)
+    w3ipfs = spawn(["pinbot.emulators.w3ipfs", "--key", KEY, "--secret", SECRET],
                    nice=args.emulator_nice)
     bot_procs: list[subprocess.Popen[str]] = []
     try:

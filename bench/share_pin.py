@@ -132,8 +132,8 @@ def main() -> None:
     # The discard sink reports a placeholder CID, so every run "fails" verification: quiet that.
     logging.basicConfig(level=logging.ERROR)
     size = args.size * MiB
-    slack, lines = spawn(["tests.emulators.slack", "--file-mib", str(args.size)])
-    sink, sink_lines = spawn(["tests.emulators.w3ipfs", "--discard", "--key", KEY,
+    slack, lines = spawn(["pinbot.emulators.slack", "--file-mib", str(args.size)])
+    sink, sink_lines = spawn(["pinbot.emulators.w3ipfs", "--discard", "--key", KEY,
                               "--secret", SECRET])
     try:
         slack_api = re.search(r"(http://\S+)", lines[0]).group(1)  # type: ignore[union-attr]

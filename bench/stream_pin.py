@@ -47,7 +47,7 @@ def make_file(path: Path, size_mib: int) -> None:
 
 
 def start_server(discard: bool) -> tuple[subprocess.Popen[str], str]:
-    args = [sys.executable, "-m", "tests.emulators.w3ipfs", "--key", KEY, "--secret", SECRET]
+    args = [sys.executable, "-m", "pinbot.emulators.w3ipfs", "--key", KEY, "--secret", SECRET]
     if discard:
         args.append("--discard")
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)

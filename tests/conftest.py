@@ -12,9 +12,9 @@ import pytest
 
 from bot import logs
 from bot.w3ipfs import RetryPolicy, W3IPFSClient
+from pinbot.emulators.slack import ISSUED
+from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.databases import fresh_database
-from tests.emulators.slack import ISSUED
-from tests.emulators.w3ipfs import W3IPFSEmulator
 
 API_KEY = "w3ipfs-api-key-7f3a91"
 SECRET_KEY = "w3ipfs-secret-c04e2b"

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from tests.emulators.slack import FakeFile, SlackEmulator
+from pinbot.emulators.slack import FakeFile, SlackEmulator
 
 APP_ID = "A0PINBOT"
 

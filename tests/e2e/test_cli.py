@@ -13,8 +13,8 @@ import pytest
 from aleph_cid import hash_folder
 
 from bot.cid import cid_v1_of
+from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.conftest import API_KEY, SECRET_KEY
-from tests.emulators.w3ipfs import W3IPFSEmulator
 from tests.unit.test_cid import VECTORS
 
 

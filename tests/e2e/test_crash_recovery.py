@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from bot.cid import cid_v1_of
+from pinbot.emulators.slack import SlackEmulator
+from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.conftest import API_KEY, SECRET_KEY
 from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.test_scale_out import ROOT, Cluster, free_port
 from tests.e2e.test_shared_files import text_of
-from tests.emulators.slack import SlackEmulator
-from tests.emulators.w3ipfs import W3IPFSEmulator
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 The real app against the Slack emulator over HTTP. The emulator trickles a file a byte at a
 time (`trickle`), redirects a download anywhere (`redirect_to`) and offers any download URL
-(`download_url`); see tests/emulators/slack.py.
+(`download_url`); see pinbot/emulators/slack.py.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pydantic import SecretStr
 from bot.cid import cid_v1_of
 from bot.download_policy import AddressRefused, GuardedResolver
 from bot.slack_files import SlackDownloader, SlackFile, UnsafeDownloadError
+from pinbot.emulators.slack import FakeFile
 from tests.e2e.conftest import Bot, BotFactory
-from tests.emulators.slack import FakeFile
 
 #: The slow-download settings used here: deadline = 1 s + size / 1 KiB/s.
 RATE, ALLOWANCE = "1KiB/s", "1s"

@@ -25,6 +25,7 @@ from bot.inbound import MAX_BODY
 from bot.logs import JSONFormatter
 from bot.services import Services
 from handlers import register_all
+from pinbot.emulators.slack import SlackEmulator
 from tests.databases import fresh_database
 from tests.e2e import conftest as e2e_conftest
 from tests.e2e import test_socket_mode
@@ -33,7 +34,6 @@ from tests.e2e.slack_driver import SlackDriver
 from tests.e2e.test_oauth import oauth_bot
 from tests.e2e.test_shared_files import text_of
 from tests.e2e.test_socket_mode import wait_for
-from tests.emulators.slack import SlackEmulator
 
 #: Written into every hostile body: it must never show up in a log line.
 MARKER = "HOSTILE-MARKER-5e1f"

@@ -19,13 +19,13 @@ import pytest
 
 from bot.cid import cid_v1_of
 from bot.queue import RedisQueue
+from pinbot.emulators.slack import SlackEmulator
+from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.conftest import API_KEY, SECRET_KEY, SECRETS
 from tests.databases import fresh_database
 from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.slack_driver import SlackDriver
 from tests.e2e.test_shared_files import text_of
-from tests.emulators.slack import SlackEmulator
-from tests.emulators.w3ipfs import W3IPFSEmulator
 from tests.services import fresh_redis
 
 ROOT = Path(__file__).resolve().parents[2]

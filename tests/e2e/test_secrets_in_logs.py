@@ -21,11 +21,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.blocks import KEYS_MODAL
+from pinbot.emulators.slack import ISSUED
 from tests.conftest import API_KEY, SECRET_KEY
 from tests.e2e.conftest import SIGNING_SECRET, Bot, BotFactory
 from tests.e2e.slack_driver import APP_ID
 from tests.e2e.test_shared_files import text_of
-from tests.emulators.slack import ISSUED
 
 TEAM = "TSECRET"
 CLIENT_SECRET = "oauth-client-secret-71ab"

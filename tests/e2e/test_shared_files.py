@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.cid import StreamingCID, cid_v1_of
+from pinbot.emulators.slack import FakeFile
 from tests.e2e.conftest import GATEWAY, Bot
-from tests.emulators.slack import FakeFile
 
 
 def text_of(message: dict[str, Any]) -> str:

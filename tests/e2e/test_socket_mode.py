@@ -17,10 +17,10 @@ from bot.services import Services
 from bot.settings import load_settings
 from bot.w3ipfs import W3IPFSClient
 from handlers import register_all
+from pinbot.emulators.slack import SlackEmulator
+from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.conftest import API_KEY, FAST_RETRY, SECRET_KEY
 from tests.e2e.test_shared_files import text_of
-from tests.emulators.slack import SlackEmulator
-from tests.emulators.w3ipfs import W3IPFSEmulator
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from bot.w3ipfs import (
     W3IPFSClient,
     W3IPFSError,
 )
+from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.conftest import API_KEY, FAST_RETRY, SECRET_KEY
-from tests.emulators.w3ipfs import W3IPFSEmulator
 from tests.unit.test_cid import VECTORS
 
 
