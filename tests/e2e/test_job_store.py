@@ -200,15 +200,20 @@ async def test_renew_returns_only_the_leases_still_held(store: JobStore, ledger:
     c, _ = await store.create(share_request("F3"), "share:Ev3")
     mine = "otherhost:1:me"
     await store.lease(mine, UPLOAD_STATES, 3, 1.0)
-    await set_row(ledger, b.id, lease_owner="otherhost:2:thief")  # taken over meanwhile
+    thief_until = utcnow() + timedelta(seconds=5)
+    await set_row(ledger, b.id, lease_owner="otherhost:2:thief",  # taken over meanwhile
+                  lease_until=thief_until)
     await store.drop_lease([c.id], mine)
     held = await store.renew(mine, [a.id, b.id, c.id], 60)
     assert held == {a.id}
     renewed = await store.get(a.id)
     assert renewed is not None and renewed.lease_until is not None
     assert renewed.lease_until > utcnow() + timedelta(seconds=50)  # extended, not only told
-    # Renewing must not steal back: b stays the thief's, c stays free.
-    assert (await row_of(ledger, b.id)).lease_owner == "otherhost:2:thief"
+    # Renewing touches nobody else's lease: b stays the thief's, on the thief's clock.
+    theirs = await store.get(b.id)
+    assert theirs is not None and theirs.lease_owner == "otherhost:2:thief"
+    assert theirs.lease_until is not None
+    assert abs((theirs.lease_until - thief_until).total_seconds()) < 0.01
     assert (await row_of(ledger, c.id)).lease_owner is None
     assert await store.renew(mine, [], 60) == set()
 
