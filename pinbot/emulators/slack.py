@@ -7,7 +7,7 @@ Implements what pinbot uses, in Slack's shapes: `auth.test`, `files.info`, file 
 pitfalls: external files, Slack Connect `file_access`, deleted files, a login page instead of
 bytes, a byte count that differs from `files.info`, redirects to another host.
 
-    python -m tests.emulators.slack --port 8088
+    python -m pinbot.emulators.slack --port 8088
 """
 
 from __future__ import annotations

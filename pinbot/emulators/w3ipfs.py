@@ -14,7 +14,7 @@ later, after a client's timeout) / `store_then_500` (stored, then a 500 is answe
 
 Run it for local development::
 
-    python -m tests.emulators.w3ipfs --port 8089 --key dev --secret dev
+    python -m pinbot.emulators.w3ipfs --port 8089 --key dev --secret dev
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ class W3IPFSEmulator:
         self, account: str, cid: str, size: int, metadata: dict[str, Any], *, by_hash: bool,
         is_dir: bool = False,
     ) -> dict[str, Any]:
-        pin = {
+        pin: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "file_record_id": str(uuid.uuid4()),
             "root_hash": _root_hash(cid),
@@ -356,7 +356,7 @@ class W3IPFSEmulator:
                     metadata = parsed
                     continue
                 if name != "file":
-                    await part.release()  # type: ignore[union-attr]
+                    await part.release()
                     continue
                 filename = part.filename or "file"  # type: ignore[union-attr]
                 hasher = None if self.discard else StreamingCID()
