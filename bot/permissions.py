@@ -72,7 +72,8 @@ class Scopes:
         self.multi_workspace = multi_workspace
 
     async def scope(self, team_id: str) -> Scope:
-        """Raises `W3IPFSError` when the workspace's stored keys cannot be decrypted."""
+        """Raises `W3IPFSError` when the workspace's stored keys cannot be decrypted, and
+        `LedgerUnavailable` when they cannot be read."""
         if not self.multi_workspace:
             return Scope(team_id, whole_account=True)
         return Scope(team_id, whole_account=await self.accounts.uses_own_keys(team_id))

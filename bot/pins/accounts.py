@@ -31,7 +31,10 @@ class Accounts:
     async def client_for(self, team_id: str) -> W3IPFSClient:
         """The workspace's own pinning account if an admin set one, else the env keys.
 
-        Clients share one connection pool; a team's is cached for a minute.
+        Clients share one connection pool; a team's is cached for a minute. Raises
+        `LedgerUnavailable` when the keys cannot be read (and none are cached): guessing the
+        environment's account would put a workspace that has its own where it can neither
+        list nor unpin, and where the operator reads it. Jobs wait; requests say so.
         """
         if self.vault is None or not team_id:
             return self.default
@@ -43,8 +46,9 @@ class Accounts:
         except LedgerUnavailable as exc:
             if cached is not None:
                 return cached[1]
-            log.warning("workspace keys unreadable, using the default account: %s", exc)
-            return self.default
+            log.warning("workspace keys of %s unreadable, so no account is used: %s",
+                        team_id, exc)
+            raise
         client = self.default
         if stored is not None:
             try:

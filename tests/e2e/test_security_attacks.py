@@ -7,14 +7,18 @@ this workspace's upload key — and fails on the code before its fix.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bot import logs
+from bot.cid import cid_v1_of
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_commands import find_action, responded
+from tests.e2e.test_oauth import ACCOUNTS, FERNET, install, use_own_account
 from tests.e2e.test_secrets_in_logs import everything_at_debug
 from tests.e2e.test_shared_files import text_of
 from tests.unit.test_cid import VECTORS
@@ -78,3 +82,33 @@ async def test_response_urls_never_reach_a_log_line(
     # Slack's own shape, wherever it turns up (a traceback, another library's line).
     hook = "https://hooks.slack.com/commands/T0TEST/1234567890/AbCdEfGhIjKlMnOp"
     assert "AbCdEfGhIjKlMnOp" not in logs.scrub(f"POST {hook} failed")
+
+
+async def test_own_keys_unreadable_never_pins_into_the_shared_account(
+    make_bot: BotFactory, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A workspace set keys of its own; the database blips just as its job asks which account
+    to use. Falling back to the environment's shared account would put the workspace's file
+    where it cannot list or unpin it (and the operator can read it). The job must wait, then
+    pin into the workspace's own account."""
+    bot = await make_bot(SLACK_BOT_TOKEN="", SLACK_CLIENT_ID="111.222",
+                         SLACK_CLIENT_SECRET="oauth-client-secret-71ab",
+                         PINBOT_ENCRYPTION_KEY=FERNET, PINBOT_JOB_LEASE="2s")
+    bot.w3ipfs.accounts.update(dict(ACCOUNTS.values()))
+    await install(bot, "TALPHA")
+    await use_own_account(bot, "TALPHA")
+    keys = bot.services.accounts.keys
+    working = keys._session
+    keys._session = async_sessionmaker(
+        create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none"))
+    fake = bot.slack.add_file("own-account-only.txt", b"never in the shared account")
+    await bot.driver.file_shared(fake, team="TALPHA")
+    await bot.eventually(lambda: any("unreadable" in r.getMessage()
+                                     for r in caplog.records), timeout=15)
+    await asyncio.sleep(1.5)  # time enough for an upload that would not wait
+    assert bot.w3ipfs.all_pins() == []  # the environment's account
+    keys._session = working
+    await bot.idle(timeout=20)
+    assert bot.w3ipfs.all_pins() == []
+    assert [p["cid"] for p in bot.w3ipfs.all_pins(ACCOUNTS["TALPHA"][0])] == [
+        cid_v1_of(b"never in the shared account")]
