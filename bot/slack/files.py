@@ -20,8 +20,9 @@ from ..text import escape
 log = logging.getLogger(__name__)
 
 SLACK_ERRORS = (SlackApiError, SlackClientError, OSError)
-#: files.list paging: at most this many pages of this many files per pass.
-LIST_PAGE, LIST_MAX_PAGES = 200, 50
+#: files.list paging: this many files a page, at most this many pages per window (a window
+#: with more is listed again below its oldest file), at most this many windows per pass.
+LIST_PAGE, LIST_MAX_PAGES, LIST_MAX_WINDOWS = 200, 50, 20
 
 
 def slack_error(exc: BaseException) -> str:
@@ -74,7 +75,36 @@ async def message_files(client: AsyncWebClient, channel: str, ts: str) -> list[S
 async def files_shared(client: AsyncWebClient, since: datetime, until: datetime
                        ) -> list[tuple[SlackFile, datetime]] | None:
     """Files shared in the workspace between two times (files.list, paged), with when each
-    was shared; None when Slack did not answer (the caller retries later)."""
+    was shared; None when Slack did not answer (the caller retries later).
+
+    files.list lists newest first and pages are capped, so a window holding more files than
+    the cap is listed again below the oldest file seen, until it is complete: the caller
+    moves its watermark past everything in [since, until], and a file left unlisted there
+    would never be pinned.
+    """
+    found: dict[str, tuple[SlackFile, datetime]] = {}
+    upper = until
+    for _ in range(LIST_MAX_WINDOWS):
+        window = await _list_window(client, since, upper)
+        if window is None:
+            return None
+        files, complete = window
+        for file, created in files:
+            found.setdefault(file.id, (file, created))
+        if complete:
+            return list(found.values())
+        oldest = min((created for _, created in files), default=upper)
+        if oldest >= upper:
+            break  # a whole window of files in one second: no way past it
+        upper = oldest
+    log.warning("files.list: more files since %s than one pass lists; trying again later",
+                since.isoformat())
+    return None
+
+
+async def _list_window(client: AsyncWebClient, since: datetime, until: datetime
+                       ) -> tuple[list[tuple[SlackFile, datetime]], bool] | None:
+    """Up to LIST_MAX_PAGES pages of [since, until], and whether that was every page."""
     found: list[tuple[SlackFile, datetime]] = []
     for page in range(1, LIST_MAX_PAGES + 1):
         try:
@@ -91,7 +121,9 @@ async def files_shared(client: AsyncWebClient, since: datetime, until: datetime
                 created = datetime.fromtimestamp(
                     float(data.get("timestamp") or data.get("created") or 0), UTC)
                 found.append((SlackFile.from_api(data), created))
-        paging = response.get("paging") or {}
-        if page >= int(paging.get("pages") or 1):
-            break
-    return found
+        paging = response.get("paging")
+        pages = paging.get("pages") if isinstance(paging, dict) else None
+        if not response.get("files") or not str(pages or 1).isdigit() or page >= int(
+                str(pages or 1)):
+            return found, True
+    return found, False

@@ -15,8 +15,9 @@ from sqlalchemy import delete, select, update
 
 from bot.cid import cid_v1_of
 from bot.pins import share as share_module
+from bot.slack import files as slack_files
 from bot.store.ledger import utcnow
-from bot.store.models import JobRow, PinRow
+from bot.store.models import JobRow, PinRow, WorkspaceStateRow
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_durable_pipeline import unpin_by_command
 from tests.e2e.test_shared_files import reply_in_thread, share, text_of
@@ -172,3 +173,29 @@ async def test_a_429_asking_for_hours_is_answered_now(bot: Bot) -> None:
     assert len(bot.w3ipfs.api_requests("POST", "/pinning/")) == 1
     shown = text_of(reply_in_thread(bot, fake))
     assert "Could not pin" in shown and "slow down" in shown
+
+
+async def test_catch_up_past_the_listing_cap_loses_no_file(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More files were shared while pinbot was down than one files.list pass may page
+    through (here 2 pages of 2): all are pinned, once, and a second pass adds nothing.
+    Before, the oldest were skipped and the watermark moved past them for good."""
+    monkeypatch.setattr(slack_files, "LIST_PAGE", 2)
+    monkeypatch.setattr(slack_files, "LIST_MAX_PAGES", 2)
+    team = bot.slack.team_id
+    now = utcnow()
+    await bot.services.intake.watermarks.get_or_start(team, now)
+    async with bot.services.ledger.sessions.begin() as session:  # pinbot ran an hour ago
+        await session.execute(update(WorkspaceStateRow).where(
+            WorkspaceStateRow.team_id == team).values(
+                first_seen=now - timedelta(hours=1), caught_up_at=now - timedelta(hours=1)))
+    missed = [bot.slack.add_file(f"missed-{i}.txt", f"missed while down {i}".encode(),
+                                 created=now.timestamp() - 1800 + 60 * i) for i in range(7)]
+    assert await bot.services.catchup.run_once() == len(missed)
+    await bot.idle()
+    for fake in missed:
+        (card,) = bot.slack.thread(fake.channel, fake.ts)
+        assert cid_v1_of(fake.content()) in text_of(card), fake.name
+    assert await bot.services.catchup.run_once() == 0
+    assert len(bot.w3ipfs.all_pins()) == len(missed)
