@@ -1,163 +1,209 @@
-"""Benchmark: a shared file end to end (event -> bytes at the service), beside a bare relay.
+"""Benchmark: a shared file end to end (signed event -> bytes at the sink) beside a bare relay.
 
-Processes on 127.0.0.1: the Slack emulator (serves a generated file), a discard sink (the
-W3IPFS emulator with --discard: reads and drops uploads), and this one, which runs
-  (a) the real app: a signed `file_shared` event -> files.info -> download -> pin_file with
-      CID verification -> discard sink; timed from the event to the end of the job, and
-  (b) a minimal relay: aiohttp download (iter_chunked, 1 MiB) -> httpx streaming upload to the
-      same sink, nothing else.
-Prints MB/s for each, the ratio, and peak RSS growth.
+Separate processes on 127.0.0.1, the far ends at lower CPU priority (`--emulator-nice`), as
+Slack and the pinning service are not on the bot's machine in production:
+  - `bench/_endpoints.py slack`: the Slack emulator; the file's download is a disk file served
+    with sendfile (aiohttp FileResponse);
+  - `bench/_endpoints.py sink`: the W3IPFS emulator with --discard (reads and drops uploads,
+    hashes nothing);
+  - `pinbot serve` (the real app, SQLite ledger): a signed `file_shared` event -> files.info ->
+    download -> upload with CID hashing -> sink; clock stopped when the sink has the bytes;
+  - `bench/_relay.py`, the anchor: aiohttp GET `iter_chunked(1 MiB)` -> aiohttp POST of an
+    async generator with hand-framed multipart, nothing else; same source, same sink.
+Relay and bot alternate (`--runs` pairs, order swapped each pair); medians are reported.
+Also: CPU seconds per GiB of the bot process (event to card), of the relay process, and of
+CID hashing alone over the same bytes (in this process); bot / (relay + hashing); the bot's
+peak RSS growth during the run.
 
-    python bench/share_pin.py            # 256 MiB
-    python bench/share_pin.py --size 1024
+    python bench/share_pin.py                  # 256 MiB, 3 pairs
+    python bench/share_pin.py --size 1024 --runs 5
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
 import os
 import platform
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-import aiohttp
 import httpx
-from aiohttp import web
-from slack_sdk.signature import SignatureVerifier
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _measure import reset_peak, rss_kib  # noqa: E402
+from _procs import (  # noqa: E402
+    bot_env,
+    cpu_seconds,
+    file_shared,
+    first_line,
+    free_port,
+    reset_peak,
+    spawn,
+    status_kib,
+    stop,
+    wait_healthy,
+)
 
-from bot.server import build_web_app  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from handlers import register_all  # noqa: E402
+from bot.cid import StreamingCID  # noqa: E402
 
-KEY, SECRET, TOKEN, SIGNING = "bench-key", "bench-secret", "xoxb-test-token", "bench-signing"
-MiB = 1024 * 1024
-
-
-def spawn(args: list[str]) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout is not None
-    lines = [proc.stdout.readline()]
-    if "--file-mib" in args:
-        lines.append(proc.stdout.readline())
-    return proc, lines
+MiB, GiB = 1024 * 1024, 1024 ** 3
 
 
-async def run_bot(slack_api: str, sink: str, file_id: str, channel: str, size: int) -> float:
-    os.environ.update({
-        "W3IPFS_API_URL": sink, "W3IPFS_API_KEY": KEY, "W3IPFS_SECRET_KEY": SECRET,
-        "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SIGNING, "SLACK_API_URL": slack_api,
-        "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1", "PINBOT_MAX_FILE_MB": "2048",
-        "PINBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db",
-    })
-    settings = load_settings()
-    services = await Services.create(settings)
-    runner = web.AppRunner(build_web_app(settings, services, register_all), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    body = json.dumps({
-        "type": "event_callback", "team_id": "T0TEST", "api_app_id": "A0",
-        "event_id": f"Ev{time.time_ns()}", "event_time": int(time.time()),
-        "event": {"type": "file_shared", "file_id": file_id, "channel_id": channel,
-                  "user_id": "UALICE", "file": {"id": file_id}, "event_ts": "1.0"},
-    })
-    ts = str(int(time.time()))
-    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": SignatureVerifier(SIGNING).generate_signature(
-                   timestamp=ts, body=body)}
-    async with httpx.AsyncClient() as http:
-        # Warm-up: auth.test and connection pools, as in a running bot.
-        await services.w3ipfs.test_authentication()
-        start = time.perf_counter()
-        response = await http.post(f"http://127.0.0.1:{port}/slack/events", content=body,
-                                   headers=headers)
+def write_file(path: Path, size: int) -> None:
+    block = os.urandom(MiB)
+    with path.open("wb") as fh:
+        for i in range(0, size, MiB):
+            # Vary every block so no layer can take a shortcut on repeated data.
+            fh.write((i // MiB).to_bytes(8, "little") + block[8 : min(MiB, size - i)])
+
+
+def hash_cpu(path: Path) -> float:
+    """CPU seconds CID hashing alone takes over the file's bytes (1 MiB chunks)."""
+    hasher, spent = StreamingCID(), 0.0
+    with path.open("rb") as fh:
+        while chunk := fh.read(MiB):
+            started = time.thread_time()
+            hasher.update(chunk)
+            spent += time.thread_time() - started
+    started = time.thread_time()
+    hasher.finalize()
+    return spent + time.thread_time() - started
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.size = args.size * MiB
+        self.http = httpx.Client(timeout=600)
+        self.pins = 0
+        self.procs: list[Any] = []
+
+    def start(self) -> None:
+        nice = self.args.emulator_nice
+        slack = spawn(["bench/_endpoints.py", "slack", str(self.workdir)], nice=nice)
+        sink = spawn(["bench/_endpoints.py", "sink"], nice=nice)
+        self.procs += [slack, sink]
+        self.slack_api, self.sink_api = first_line(slack), first_line(sink)
+        self.slack_base = self.slack_api.removesuffix("/api/")
+        self.sink_base = self.sink_api.removesuffix("/api")
+        self.port = free_port()
+        env = bot_env(self.slack_api, self.sink_api, self.port,
+                      f"sqlite+aiosqlite:///{self.workdir}/bench.db")
+        self.bot = spawn(["-m", "pinbot", "serve"], env=env, log=self.workdir / "bot.log")
+        self.procs.append(self.bot)
+        wait_healthy(self.port)
+
+    def share(self, name: str, as_name: str) -> dict[str, str]:
+        response = self.http.post(f"{self.slack_base}/_bench/share",
+                                  json={"name": name, "as": as_name,
+                                        "size": (self.workdir / name).stat().st_size})
+        return dict(response.json())
+
+    def sink_time(self) -> float:
+        self.pins += 1
+        return float(self.http.get(f"{self.sink_base}/_emulator/bench_pins",
+                                   params={"n": self.pins}).json()["t"])
+
+    def card_time(self, name: str, timeout: float = 120) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cards = self.http.get(f"{self.slack_base}/_bench/calls").json()["cards"]
+            if name in cards:
+                return float(cards[name])
+            time.sleep(0.05)
+        raise RuntimeError(f"no card for {name}; see {self.workdir}/bot.log")
+
+    def run_bot(self, name: str, as_name: str) -> dict[str, float]:
+        file = self.share(name, as_name)
+        pid = self.bot.pid
+        body, headers = file_shared(file)
+        reset_peak(pid)
+        rss0, cpu0 = status_kib(pid, "VmRSS"), cpu_seconds(pid)
+        start = time.time()
+        response = self.http.post(f"http://127.0.0.1:{self.port}/slack/events", content=body,
+                                  headers=headers)
         assert response.status_code == 200, response.text
-        await asyncio.sleep(0.01)
-        await services.jobs.join()
-        elapsed = time.perf_counter() - start
-    await runner.cleanup()
-    return elapsed
+        end = self.sink_time()
+        card = self.card_time(as_name)
+        time.sleep(0.05)  # the job's last writes after the card
+        return {"seconds": end - start, "card": card - start, "cpu": cpu_seconds(pid) - cpu0,
+                "rss_growth": (status_kib(pid, "VmHWM") - rss0) / 1024}
 
+    def run_relay(self, name: str) -> dict[str, float]:
+        relay = spawn(["bench/_relay.py", f"http://127.0.0.1:{self.file_port()}/{name}",
+                       self.sink_api, str((self.workdir / name).stat().st_size)])
+        out, _ = relay.communicate(timeout=600)
+        result = json.loads(out.strip().splitlines()[-1])
+        end = self.sink_time()
+        return {"seconds": end - result["start"], "cpu": result["cpu"]}
 
-async def run_relay(download_url: str, sink: str, size: int) -> float:
-    async with aiohttp.ClientSession() as session, httpx.AsyncClient(timeout=600) as http:
-        await http.get(f"{sink}/apiKeys/testAuthentication",
-                       headers={"pinning_api_key": KEY, "pinning_secret_key": SECRET})
-        start = time.perf_counter()
-        async with session.get(download_url, headers={"Authorization": f"Bearer {TOKEN}"}) as r:
-            boundary = "relayboundary"
-            head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                    f"filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
-            tail = f"\r\n--{boundary}--\r\n".encode()
-
-            async def body() -> AsyncIterator[bytes]:
-                yield head
-                async for chunk in r.content.iter_chunked(MiB):
-                    yield chunk
-                yield tail
-
-            response = await http.post(
-                f"{sink}/pinning/", content=body(),
-                headers={"pinning_api_key": KEY, "pinning_secret_key": SECRET,
-                         "Content-Type": f"multipart/form-data; boundary={boundary}",
-                         "Content-Length": str(len(head) + size + len(tail))},
-            )
-            assert response.status_code == 201, response.text
-        return time.perf_counter() - start
+    def file_port(self) -> int:
+        if not hasattr(self, "_file_port"):
+            probe = self.share("small.bin", "probe.bin")
+            info = self.http.post(f"{self.slack_api}files.info", data={"file": probe["id"]},
+                                  headers={"Authorization": "Bearer xoxb-test-token"}).json()
+            url = info["file"]["url_private_download"]
+            self._file_port = int(url.split(":")[2].split("/")[0])
+        return self._file_port
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--size", type=int, default=256, help="file size in MiB")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--size", type=int, default=256, help="file size in MiB (<= 1024)")
+    parser.add_argument("--runs", type=int, default=3, help="alternated relay/bot pairs")
+    parser.add_argument("--emulator-nice", type=int, default=10)
     args = parser.parse_args()
-    # The discard sink reports a placeholder CID, so every run "fails" verification: quiet that.
-    logging.basicConfig(level=logging.ERROR)
-    size = args.size * MiB
-    slack, lines = spawn(["pinbot.emulators.slack", "--file-mib", str(args.size)])
-    sink, sink_lines = spawn(["pinbot.emulators.w3ipfs", "--discard", "--key", KEY,
-                              "--secret", SECRET])
+    if not 1 <= args.size <= 1024:
+        parser.error("--size is 1 to 1024 MiB")
+    workdir = Path(tempfile.mkdtemp(prefix="pinbot-share-pin-"))
+    write_file(workdir / "big.bin", args.size * MiB)
+    write_file(workdir / "small.bin", MiB)
+    bench = Bench(args, workdir)
     try:
-        slack_api = re.search(r"(http://\S+)", lines[0]).group(1)  # type: ignore[union-attr]
-        _, file_id, channel, url = lines[1].split()
-        sink_url = re.search(r"(http://\S+)", sink_lines[0]).group(1)  # type: ignore[union-attr]
-        print(f"file: {args.size} MiB, runs: {args.runs} (median), python "
-              f"{platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}")
-        relay = [asyncio.run(run_relay(url, sink_url, size)) for _ in range(args.runs)]
-        relay_rate = statistics.median(size / 1e6 / t for t in relay)
-        print(f"{'relay (aiohttp -> httpx)':<34} {relay_rate:8.0f} MB/s  1.00x")
-        rates, growths = [], []
+        bench.start()
+        # Warm-up: pools, imports, the database, the page cache.
+        bench.run_bot("small.bin", "warm.bin")
+        bench.run_relay("small.bin")
+        hash_cpu(workdir / "big.bin")
+        print(f"file {args.size} MiB, {args.runs} alternated pairs, python "
+              f"{platform.python_version()}, {os.cpu_count()} cores, load "
+              f"{os.getloadavg()[0]:.2f}; logs in {workdir}")
+        relays, bots, hashes = [], [], []
         for i in range(args.runs):
-            baseline = rss_kib("VmRSS")
-            reset_peak()
-            os.environ["PINBOT_RUN"] = str(i)
-            elapsed = asyncio.run(run_bot(slack_api, sink_url, file_id, channel, size))
-            growths.append((rss_kib("VmHWM") - baseline) / 1024)
-            rates.append(size / 1e6 / elapsed)
-        rate = statistics.median(rates)
-        print(f"{'pinbot event -> pin (CID verify)':<34} {rate:8.0f} MB/s  {rate / relay_rate:.2f}x"
-              f"   peak RSS growth {max(growths):.1f} MiB")
+            for which in (("relay", "bot") if i % 2 == 0 else ("bot", "relay")):
+                if which == "relay":
+                    relays.append(bench.run_relay("big.bin"))
+                else:
+                    bots.append(bench.run_bot("big.bin", f"big-{i}.bin"))
+            hashes.append(hash_cpu(workdir / "big.bin"))
+            r, b = relays[-1], bots[-1]
+            print(f"  pair {i + 1}: relay {bench.size / 1e6 / r['seconds']:6.0f} MB/s "
+                  f"{r['cpu']:.2f} s CPU | bot {bench.size / 1e6 / b['seconds']:6.0f} MB/s "
+                  f"(card {b['card']:.2f} s) {b['cpu']:.2f} s CPU, RSS +{b['rss_growth']:.1f} "
+                  f"MiB | hash {hashes[-1]:.2f} s CPU", flush=True)
+        gib = bench.size / GiB
+        relay_rate = statistics.median(bench.size / 1e6 / r["seconds"] for r in relays)
+        bot_rate = statistics.median(bench.size / 1e6 / b["seconds"] for b in bots)
+        relay_cpu = statistics.median(r["cpu"] for r in relays) / gib
+        bot_cpu = statistics.median(b["cpu"] for b in bots) / gib
+        hash_gib = statistics.median(hashes) / gib
+        print(f"{'relay (aiohttp -> aiohttp)':<32} {relay_rate:7.0f} MB/s  1.00x   "
+              f"CPU {relay_cpu:.2f} s/GiB")
+        print(f"{'pinbot, event -> sink, CID':<32} {bot_rate:7.0f} MB/s  "
+              f"{bot_rate / relay_rate:.2f}x   CPU {bot_cpu:.2f} s/GiB")
+        print(f"{'CID hashing alone':<32} {'':>12}           CPU {hash_gib:.2f} s/GiB")
+        print(f"bot CPU / (relay + hashing): {bot_cpu / (relay_cpu + hash_gib):.2f}x;  "
+              f"bot peak RSS growth {max(b['rss_growth'] for b in bots):.1f} MiB (max of runs)")
     finally:
-        slack.terminate()
-        sink.terminate()
+        stop(bench.procs)
 
 
 if __name__ == "__main__":
