@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..jobs import Lease
+from ..permissions import team_mark
 from ..slack_files import SlackDownloadError
 from ..store import LedgerUnavailable
 from ..w3ipfs import (
@@ -116,6 +117,12 @@ async def upload(lease: Lease, client: W3IPFSClient, send: Send) -> Outcome:
             await lease.save(result={**job.result, "lookup_failures": failed})
             delay = getattr(exc, "retry_after", None) or client.retry.backoff(failed)
             return TryAgain(delay, exc.user_message, job.attempts)
+        if found is not None and team_mark(found) != job.team_id:
+            # Every pin a job makes carries its workspace's mark; one with another mark (or
+            # none) was not made by this job, whatever key it carries: never adopt it.
+            log.warning("job %d: pin %s carries its upload key but not its workspace's mark; "
+                        "not adopted", job.id, found.id)
+            found = None
         if found is not None:
             log.info("job %d: adopting its earlier upload %s", job.id, found.id)
             await lease.save(ambiguous=False)

@@ -112,3 +112,27 @@ async def test_own_keys_unreadable_never_pins_into_the_shared_account(
     assert bot.w3ipfs.all_pins() == []
     assert [p["cid"] for p in bot.w3ipfs.all_pins(ACCOUNTS["TALPHA"][0])] == [
         cid_v1_of(b"never in the shared account")]
+
+
+async def test_a_pin_marked_for_another_workspace_is_never_adopted(
+    make_bot: BotFactory,
+) -> None:
+    """An upload's answer is lost, so the job looks its pin up by upload key. A pin on the
+    (shared) account carrying that key but another workspace's mark — planted by whoever
+    learned the key — must not become this workspace's pin: its card would show foreign
+    content as this file, and the other workspace could unpin it."""
+    bot = await make_bot(W3IPFS_UPLOAD_TIMEOUT="1.5")
+    bot.w3ipfs.inject("hang", path="/pinning/", method="POST", hang_seconds=3)
+    fake = bot.slack.add_file("mine.txt", b"my real bytes")
+    await bot.driver.file_shared(fake)
+    await bot.eventually(lambda: bot.w3ipfs.api_requests("POST", "/pinning/"))
+    (job,) = await bot.services.job_store.for_pin_key(bot.slack.team_id, f"file:{fake.id}")
+    planted = await bot.services.w3ipfs.pin_file(
+        b"someone else's bytes", "mine.txt", metadata={"slack_team": "TBETA"},
+        upload_key=job.upload_key)
+    await bot.idle()
+    (card,) = bot.slack.thread(fake.channel, fake.ts)
+    assert cid_v1_of(b"my real bytes") in text_of(card) and planted.cid not in text_of(card)
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.pin_id != planted.id
+    assert record.cid == cid_v1_of(b"my real bytes")
