@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 WAIT_FIRST, WAIT_MAX = 2.0, 60.0
 #: When Slack refuses the card, the job tries again after these waits, then tells the person.
 CARD_RETRY_DELAYS = (3.0, 30.0, 120.0)
+#: When files.info fails for a passing reason (rate limit, Slack's own error, the network).
+SLACK_RETRY_DELAYS = (3.0, 30.0, 120.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,9 @@ class PinSharedFile:
         try:
             file = await self._file(slack.client, req.file_id)
         except FileUnreadable as exc:
+            later = await self._slack_later(lease, exc, "queued")
+            if later is not None:
+                return later
             metrics.JOBS.labels("refused").inc()
             await ephemeral(slack.client, req.channel_id, req.user_id,
                             blocks.notice(exc.user_message, emoji=":warning:"))
@@ -172,6 +177,16 @@ class PinSharedFile:
             emoji=":warning:"), thread_ts=thread)
         await lease.save(error="no card could be posted")
         return Next("failed")
+
+    async def _slack_later(self, lease: Lease, exc: FileUnreadable, state: str) -> Next | None:
+        """A transient files.info failure: look again later (a few times) instead of
+        telling the person their file could not be read."""
+        tries = int(lease.job.result.get("slack_tries", 0))
+        if not exc.transient or tries >= len(SLACK_RETRY_DELAYS):
+            return None
+        log.info("job %d: files.info failed (%s); trying again", lease.job.id, exc)
+        await lease.save(result={**lease.job.result, "slack_tries": tries + 1})
+        return Next(state, SLACK_RETRY_DELAYS[tries])
 
     async def _file(self, client: AsyncWebClient, file_id: str) -> SlackFile:
         return await file_info(client, file_id)
@@ -269,6 +284,9 @@ class PinSharedFile:
             try:
                 file = await self._file(slack.client, req.file_id)
             except FileUnreadable as exc:
+                later = await self._slack_later(lease, exc, "uploading")
+                if later is not None:
+                    return later
                 return await self._fail(lease, slack, exc.user_message, str(exc))
         client = await self.accounts.client_for(job.team_id)
         card_channel, card_ts = job.card_channel, job.card_ts

@@ -32,12 +32,19 @@ def slack_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class FileUnreadable(Exception):
-    """files.info failed: `user_message` is the sentence for the person who asked."""
+#: files.info errors that say "not now" rather than "never": a job asks again later.
+TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error",
+                              "service_unavailable", "request_timeout"})
 
-    def __init__(self, error: str, user_message: str) -> None:
+
+class FileUnreadable(Exception):
+    """files.info failed: `user_message` is the sentence for the person who asked;
+    `transient` when Slack (or the way to it) had trouble, so asking later may work."""
+
+    def __init__(self, error: str, user_message: str, *, transient: bool = False) -> None:
         super().__init__(error)
         self.user_message = user_message
+        self.transient = transient
 
 
 async def file_info(client: AsyncWebClient, file_id: str) -> SlackFile:
@@ -52,7 +59,8 @@ async def file_info(client: AsyncWebClient, file_id: str) -> SlackFile:
         else:
             text = ("pinbot could not read the file you shared "
                     f"(Slack said `{escape(error)}`), so it was not pinned.")
-        raise FileUnreadable(error, text) from None
+        transient = error in TRANSIENT_ERRORS or not isinstance(exc, SlackApiError)
+        raise FileUnreadable(error, text, transient=transient) from None
     return SlackFile.from_api(info.get("file") or {})
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 
 from bot.cid import cid_v1_of
 from bot.pins import share as share_module
+from bot.pins.uploads import upload
 from bot.slack import files as slack_files
 from bot.store.ledger import utcnow
 from bot.store.models import JobRow, PinRow, WorkspaceStateRow
@@ -199,3 +200,39 @@ async def test_catch_up_past_the_listing_cap_loses_no_file(
         assert cid_v1_of(fake.content()) in text_of(card), fake.name
     assert await bot.services.catchup.run_once() == 0
     assert len(bot.w3ipfs.all_pins()) == len(missed)
+
+
+async def test_a_passing_files_info_failure_is_retried_not_refused(bot: Bot) -> None:
+    """files.info rate-limited past the SDK's retries: the job asks again later and pins,
+    instead of telling the person "pinbot could not read the file"."""
+    bot.slack.rate_limit_next["files.info"] = 4
+    data = b"read me a little later\n" * 20
+    fake = bot.slack.add_file("later.txt", data)
+    await share(bot, fake)
+    await bot.eventually(lambda: any(cid_v1_of(data) in text_of(m) for m in bot.slack.thread(
+        fake.channel, fake.ts)), timeout=15)
+    assert not bot.slack.calls_to("chat.postEphemeral")
+
+
+async def test_a_file_deleted_before_the_resume_fails_on_its_card(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload's answer was lost, and the file is deleted before the retry: the card
+    says so (one card, no "Pinning…" left), the claim is released for nobody to wait on."""
+    bot.w3ipfs.inject("reset", path="/pinning/", method="POST")
+    bot.w3ipfs.inject("503", count=1, path="/pinning/pins", method="GET")
+    fake = bot.slack.add_file("gone.txt", b"deleted between two attempts")
+
+    async def upload_then_delete(*args: object, **kwargs: object) -> object:
+        outcome = await upload(*args, **kwargs)  # type: ignore[arg-type]
+        fake.deleted = True
+        return outcome
+
+    monkeypatch.setattr(share_module, "upload", upload_then_delete)
+    await share(bot, fake)
+    (card,) = bot.slack.thread(fake.channel, fake.ts)
+    shown = text_of(card)
+    assert "Could not pin" in shown and "deleted" in shown
+    assert await bot.services.job_store.counts() == {}
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "failed"
