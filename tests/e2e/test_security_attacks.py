@@ -136,3 +136,33 @@ async def test_a_pin_marked_for_another_workspace_is_never_adopted(
     record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
     assert record is not None and record.pin_id != planted.id
     assert record.cid == cid_v1_of(b"my real bytes")
+
+
+async def test_the_same_file_in_two_workspaces_is_two_pins_and_no_pointer(
+    make_bot: BotFactory,
+) -> None:
+    """One Slack file reaches two workspaces on the shared account (a Slack Connect channel):
+    each workspace's claim on `file:<id>` is its own, so B pins its own copy and its card
+    never points at A's channel, A's card or A's pin."""
+    bot = await make_bot(SLACK_BOT_TOKEN="", SLACK_CLIENT_ID="111.222",
+                         SLACK_CLIENT_SECRET="oauth-client-secret-71ab",
+                         PINBOT_ENCRYPTION_KEY=FERNET)
+    for team in ("TALPHA", "TBETA"):
+        await install(bot, team)
+    fake = bot.slack.add_file("connect.txt", b"in two workspaces", channel="C0ALPHA")
+    await bot.driver.file_shared(fake, team="TALPHA")
+    await bot.idle()
+    (a_card,) = bot.slack.thread("C0ALPHA", fake.ts)
+    a_pin = await bot.services.ledger.get("TALPHA", f"file:{fake.id}")
+    assert a_pin is not None and a_pin.pin_id
+    b_ts = bot.slack.share_again(fake, "C0BETA")
+    await bot.driver.file_shared(fake, team="TBETA", channel="C0BETA")
+    await bot.idle()
+    b_pin = await bot.services.ledger.get("TBETA", f"file:{fake.id}")
+    assert b_pin is not None and b_pin.pin_id and b_pin.pin_id != a_pin.pin_id
+    told_b = json.dumps([c.args for c in bot.slack.calls if c.args.get("_team") == "TBETA"])
+    assert "C0BETA" in told_b  # B's own calls are the ones read here
+    assert "C0ALPHA" not in told_b and a_pin.pin_id not in told_b
+    assert str(a_card["ts"]).replace(".", "") not in told_b  # no permalink to A's card
+    assert any(cid_v1_of(b"in two workspaces") in text_of(m)
+               for m in bot.slack.thread("C0BETA", b_ts))
