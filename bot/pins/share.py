@@ -43,7 +43,7 @@ from ..slack.replies import (
 from ..slack_files import Share, SlackDownloader, SlackFile, check_file
 from ..store import Ledger, LedgerUnavailable, PinRecord
 from ..store.ledger import utcnow
-from ..w3ipfs import PinState, W3IPFSClient, W3IPFSError
+from ..w3ipfs import Pin, PinState, W3IPFSClient, W3IPFSError
 from .accounts import Accounts
 from .uploads import (
     Failed,
@@ -443,6 +443,8 @@ class PinSharedFile:
             except W3IPFSError as exc:
                 log.info("status of %s not read: %s", pin.id, exc)
         record = await self.ledger.complete(job.pin_row_id, pin, verified=verified)
+        if pin.state is PinState.FAILED:
+            return await self._service_failed(lease, slack, pin, record.name)
         uploaded_at = datetime.fromisoformat(job.result["uploaded_at"])
         waited = (utcnow() - uploaded_at).total_seconds()
         polling = self.settings.status_poll_seconds > 0
@@ -479,12 +481,28 @@ class PinSharedFile:
             delay = min(self.settings.status_poll_interval * 2 ** checks, 300.0,
                         max(0.0, self.settings.status_poll_seconds - waited))
             return Next("uploaded", delay)
-        if pin.state is PinState.FAILED:
-            await show_state(slack.client, req.channel_id, share_ts, FAILED)
-        elif pin.state is PinState.PINNED or not polling:
+        if pin.state is PinState.PINNED or not polling:
             await show_state(slack.client, req.channel_id, share_ts, DONE)
         await lease.save(result={**job.result, "pin": pin_to_json(pin), "shown": shown})
         return Next("done")
+
+
+    async def _service_failed(self, lease: Lease, slack: Workspace, pin: Pin,
+                              name: str) -> Next:
+        """The service took the upload, then reported the pin failed: not pinned, so the
+        ledger must not say so (a re-share pins again) and the card must not offer Unpin."""
+        job, req = lease.job, lease.job.request
+        assert job.pin_row_id is not None and job.card_channel and job.card_ts
+        log.warning("job %d: the service reported pin %s as %s", job.id, pin.id, pin.status)
+        await self.ledger.fail(job.pin_row_id, f"the service reported {pin.status}")
+        await update(slack.client, job.card_channel, job.card_ts, blocks.failure(
+            f"Could not pin {name}",
+            f"The pinning service reported this pin as `{blocks.escape(pin.status or 'failed')}`"
+            " after receiving the file. Share it again to try again."))
+        await show_state(slack.client, req.channel_id, job.result.get("share_ts"), FAILED)
+        await lease.save(result={**job.result, "pin": pin_to_json(pin)},
+                         error=f"service reported {pin.status}"[:2000])
+        return Next("failed")
 
 
 def _secret(token: str | None) -> SecretStr | None:

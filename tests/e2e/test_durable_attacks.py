@@ -236,3 +236,33 @@ async def test_a_file_deleted_before_the_resume_fails_on_its_card(
     assert await bot.services.job_store.counts() == {}
     record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
     assert record is not None and record.state == "failed"
+
+
+async def test_a_pin_that_fails_after_pinning_is_not_recorded_as_pinned(
+    make_bot: BotFactory,
+) -> None:
+    """The service said "pinning", then "failed": the ledger must not call it pinned (a
+    re-share would be told "Already pinned" and never pinned again); the card says so."""
+    bot = await make_bot(PINBOT_STATUS_POLL_INTERVAL="0.2")
+    bot.w3ipfs.pinning_reads = 10_000
+    data = b"the service will give up on me"
+    fake = bot.slack.add_file("fails-later.txt", data)
+    await bot.driver.file_shared(fake)
+    await bot.eventually(lambda: any("still pinning" in text_of(m)
+                                     for m in bot.slack.thread(fake.channel, fake.ts)))
+    (pin,) = bot.w3ipfs.all_pins()
+    pin["status"] = pin["sub_hash_status"] = "FAILED"
+    await bot.idle()
+    (card,) = bot.slack.thread(fake.channel, fake.ts)
+    shown = text_of(card)
+    assert "FAILED" in shown and "still pinning" not in shown
+    assert "share it again" in shown.lower()
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "failed"
+    assert bot.slack.reactions[(fake.channel, fake.ts)] == {"x"}
+    bot.w3ipfs.pinning_reads = 0
+    ts = bot.slack.share_again(fake, fake.channel)  # shared again: pinned this time
+    await share(bot, fake)
+    (again,) = bot.slack.thread(fake.channel, ts)
+    assert cid_v1_of(data) in text_of(again) and "Already pinned" not in text_of(again)
+    assert len(bot.w3ipfs.api_requests("POST", "/pinning/")) == 2
