@@ -350,6 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="apply schema migrations (serve also does this at start)")
     p.set_defaults(handler=None)
 
+    p = add("demo", "see pinbot work with no Slack app, no W3IPFS account and no settings: "
+                    "the real app against the built-in emulators on 127.0.0.1")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files to share (default: a generated sample)")
+    p.add_argument("--keep-running", action="store_true",
+                   help="leave the bot and the emulators up and print how to talk to them")
+    p.set_defaults(handler=None)
+
     p = add("check", "check that the pinning API is reachable and the keys are accepted")
     json_flag(p)
     p.set_defaults(handler=cmd_check)
@@ -390,9 +398,16 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
-def main(argv: Sequence[str] | None = None, *, register: Registrar | None = None) -> None:
-    """The `pinbot` command. `register` (the Slack listeners) is given by the entry point,
-    `pinbot.main`, which is the one place that joins `bot` and `handlers`."""
+#: `pinbot demo`, given by the entry point: it needs the listeners and the emulators.
+Demo = Callable[[argparse.Namespace], int]
+
+
+def main(
+    argv: Sequence[str] | None = None, *, register: Registrar | None = None,
+    demo: Demo | None = None,
+) -> None:
+    """The `pinbot` command. `register` (the Slack listeners) and `demo` are given by the entry
+    point, `pinbot.main`, which is the one place that joins `bot` and `handlers`."""
     parser = build_parser()
     args = parser.parse_args(argv)
     # Retries and warnings are logged; a terminal user wants only the outcome unless asked.
@@ -400,6 +415,10 @@ def main(argv: Sequence[str] | None = None, *, register: Registrar | None = None
         level=logging.INFO if args.verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "demo":  # before any setting is read: the demo uses none
+        if demo is None:
+            _fail("run the demo with `pinbot demo` (or `python -m pinbot demo`)", EXIT_CONFIG)
+        raise SystemExit(demo(args))
     try:
         settings = load_settings()
         if args.command == "serve":

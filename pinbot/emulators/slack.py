@@ -155,6 +155,7 @@ class SlackEmulator:
         self.app.router.add_get("/files-pri/{file_id}/{name}", self._download)
         self.app.router.add_get("/cdn/{file_id}", self._cdn)
         self.app.router.add_post("/response/{rid}", self._response)
+        self.app.router.add_get("/response/{rid}", self._responses_posted)
         self.app.router.add_get("/socket", self._socket)
         self.app.router.add_post("/_emulator/files", self._ctl_add_file)
         self.app.router.add_get("/_emulator/summary", self._ctl_summary)
@@ -616,6 +617,13 @@ class SlackEmulator:
         return web.json_response({"messages": len(cards), "verified": verified,
                                   "failed": failed, "responses": sum(
                                       len(v) for v in self.responses.values())})
+
+    async def _responses_posted(self, request: web.Request) -> web.Response:
+        """What the app posted to a response_url (for people driving the emulator by hand)."""
+        rid = request.match_info["rid"]
+        if rid not in self.responses:
+            return web.Response(status=404, text="no_such_response_url")
+        return web.json_response(self.responses[rid])
 
     async def _response(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
