@@ -16,7 +16,7 @@ from .. import blocks
 from ..jobs import Lease, Next
 from ..slack.replies import respond
 from ..store import Ledger, PinRecord
-from ..w3ipfs import NotFoundError, W3IPFSError
+from ..w3ipfs import NotFoundError, PinState, W3IPFSError
 from .accounts import Accounts
 from .uploads import Failed, TryAgain, Uploaded, upload
 
@@ -124,6 +124,15 @@ class PinByCID:
             return Next("failed")
         await lease.save(ambiguous=False, error=None)
         await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
+        if outcome.pin.state is PinState.FAILED:
+            # Not pinned: the ledger must not say so (the next /pin would be "already has").
+            log.warning("/pin %s: the service reported %s", req.cid, outcome.pin.status)
+            await self.ledger.fail(job.pin_row_id, f"the service reported {outcome.pin.status}")
+            await self._answer(lease, blocks.failure(
+                f"Could not pin {req.cid}",
+                "The pinning service reported this pin as "
+                f"`{blocks.escape(outcome.pin.status or 'failed')}`. Try `/pin` again later."))
+            return Next("failed")
         await self._answer(lease, blocks.pin_card(outcome.pin, gateway_url=self.gateway_url,
                                                   shared_by=req.user_id))
         return Next("done")

@@ -7,6 +7,7 @@ the wire; each test fails on the code before its fix.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -20,8 +21,10 @@ from bot.slack import files as slack_files
 from bot.store.ledger import utcnow
 from bot.store.models import JobRow, PinRow, WorkspaceStateRow
 from tests.e2e.conftest import Bot, BotFactory
+from tests.e2e.test_commands import responded
 from tests.e2e.test_durable_pipeline import unpin_by_command
 from tests.e2e.test_shared_files import reply_in_thread, share, text_of
+from tests.unit.test_cid import VECTORS
 
 #: Job rows no release of pinbot writes: a hand-edited row, a row from a newer version (an
 #: unknown field), a truncated write, JSON of the wrong shape.
@@ -266,3 +269,34 @@ async def test_a_pin_that_fails_after_pinning_is_not_recorded_as_pinned(
     (again,) = bot.slack.thread(fake.channel, ts)
     assert cid_v1_of(data) in text_of(again) and "Already pinned" not in text_of(again)
     assert len(bot.w3ipfs.api_requests("POST", "/pinning/")) == 2
+
+
+async def test_pin_cid_the_service_fails_is_not_recorded_as_pinned(bot: Bot) -> None:
+    """`/pin CID` answered with status FAILED: told so, and the next `/pin CID` tries again
+    instead of "the team already has this CID"."""
+    cid = VECTORS[0][2]
+    bot.w3ipfs.initial_status = "FAILED"
+    first = await bot.driver.command("/pin", cid)
+    (card,) = await responded(bot, first.response_url)
+    assert "Could not pin" in text_of(card) and "FAILED" in text_of(card)
+    bot.w3ipfs.initial_status = "DONE"
+    again = await bot.driver.command("/pin", cid)
+    (card2,) = await responded(bot, again.response_url)
+    assert "already has" not in text_of(card2) and "Could not pin" not in text_of(card2)
+    assert [p["status"] for p in bot.w3ipfs.all_pins()] == ["FAILED", "DONE"]
+    record = await bot.services.ledger.get(bot.slack.team_id, f"cid:{cid}")
+    assert record is not None and record.state == "pinned"
+
+
+async def test_pin_cid_by_two_users_at_once_is_one_pin(bot: Bot) -> None:
+    """Two people `/pin` the same CID at the same moment: one pin at the service, both
+    answered (one with the pin, the other pointed at it)."""
+    cid = VECTORS[0][2]
+    sent = await asyncio.gather(bot.driver.command("/pin", cid, user="UALICE"),
+                                bot.driver.command("/pin", cid, user="UBOB"))
+    answers = [await asyncio.wait_for(responded(bot, s.response_url), 15) for s in sent]
+    await bot.idle()
+    assert len(bot.w3ipfs.all_pins()) == 1
+    for (answer,) in answers:
+        assert cid in text_of(answer)
+    assert sum("already has" in text_of(a) for (a,) in answers) == 1
