@@ -23,6 +23,7 @@ from bot.store.models import JobRow, PinRow, WorkspaceStateRow
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_commands import responded
 from tests.e2e.test_durable_pipeline import unpin_by_command
+from tests.e2e.test_reaction_shortcut import reaction
 from tests.e2e.test_shared_files import reply_in_thread, share, text_of
 from tests.unit.test_cid import VECTORS
 
@@ -300,3 +301,31 @@ async def test_pin_cid_by_two_users_at_once_is_one_pin(bot: Bot) -> None:
     for (answer,) in answers:
         assert cid in text_of(answer)
     assert sum("already has" in text_of(a) for (a,) in answers) == 1
+
+
+async def test_share_reactions_and_shortcut_at_once_one_upload_one_card(bot: Bot) -> None:
+    """The share event, two 📌 reactions and the shortcut on the same message, all at once,
+    the upload slow: one upload, one card in the thread; every person who asked is told."""
+    bot.w3ipfs.throttle_upload = 0.2
+    data = b"everybody wants this pinned\n" * 3000
+    fake = bot.slack.add_file("popular.pdf", data)
+    sent = await asyncio.gather(
+        bot.driver.file_shared(fake),
+        bot.driver.event(reaction(fake.channel, fake.ts, user="UBOB")),
+        bot.driver.event(reaction(fake.channel, fake.ts, user="UCAROL")),
+        bot.driver.message_shortcut("pin_to_ipfs", fake.channel, fake.ts, user="UDAVE"),
+    )
+    assert all(s.response.status_code == 200 for s in sent)
+    await bot.idle()
+    assert len(bot.w3ipfs.api_requests("POST", "/pinning/")) == 1
+    (card,) = bot.slack.thread(fake.channel, fake.ts)
+    assert cid_v1_of(data) in text_of(card)
+    told = {n["user"]: text_of(n) for n in bot.slack.ephemeral}
+    shortcut = [text_of(m) for m in await responded(bot, sent[3].response_url)]
+    assert "Pinning *popular.pdf*" in shortcut[0]
+    # Whoever's request won is on the card; each other person who asked is told privately
+    # where the pin is (the automatic share of the same message adds nothing).
+    others = [u for u in ("UBOB", "UCAROL", "UDAVE") if f"<@{u}>" not in text_of(card)]
+    for user in others:
+        assert "Already pinned" in told[user] or "is being pinned" in told[user], user
+    assert len(told) == len(others)
