@@ -8,6 +8,7 @@ GIL — the pinning service returns that CID, so a match proves the service got 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aleph_cid import CidHasher
@@ -85,6 +86,59 @@ class StreamingCID:
         if self._cid is None:
             self._cid = str(self._hasher.finalize())
         return self._cid
+
+
+class BackgroundCID:
+    """A `StreamingCID` fed on a worker thread, overlapped with the stream's network I/O.
+
+    Why: hashing costs about as much CPU as moving the bytes, and on the event loop it
+    serialises with every read and send. aleph-cid releases the GIL while it hashes (measured:
+    two threads hash 1.8x as fast as one), so on a worker thread it runs on the other core
+    while the loop reads and sends the next bytes. Chunks are handed over in batches of at
+    least `batch` bytes, so the hand-over is paid per MiB rather than per 256 KiB socket read;
+    one batch is hashed while the next is gathered, so at most two batches are held (memory
+    flat in file size). Bytes are hashed in the order `feed` sees them.
+    """
+
+    __slots__ = ("_batch", "_batched", "_hasher", "_limit", "_pending", "bytes_seen")
+
+    def __init__(self, batch: int = 1024 * 1024) -> None:
+        self._hasher = StreamingCID()
+        self._limit = batch
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._pending: asyncio.Future[None] | None = None
+        self.bytes_seen = 0
+
+    async def feed(self, chunk: bytes) -> None:
+        """Queue a chunk; waits only when the previous batch is still being hashed."""
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        self.bytes_seen += len(chunk)
+        if self._batched >= self._limit:
+            await self._hand_over()
+
+    async def _hand_over(self) -> None:
+        await self._drain()
+        if self._batch:
+            batch, self._batch, self._batched = self._batch, [], 0
+            self._pending = asyncio.get_running_loop().run_in_executor(
+                None, self._update, batch)
+
+    async def _drain(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
+
+    def _update(self, batch: list[bytes]) -> None:
+        for chunk in batch:
+            self._hasher.update(chunk)
+
+    async def finalize(self) -> str:
+        """The CID of every byte fed (waits for the batches still being hashed)."""
+        await self._hand_over()
+        await self._drain()
+        return self._hasher.finalize()
 
 
 def cid_v1_of(data: bytes) -> str:

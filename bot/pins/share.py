@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import blocks, metrics
-from ..cid import StreamingCID, same_content
+from ..cid import BackgroundCID, same_content
 from ..jobs import Lease, Next
 from ..progress import ProgressReporter
 from ..slack.clients import Workspace
@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 WAIT_FIRST, WAIT_MAX = 2.0, 60.0
 #: When Slack refuses the card, the job tries again after these waits, then tells the person.
 CARD_RETRY_DELAYS = (3.0, 30.0, 120.0)
+#: Bytes between two calls to the card's progress reporter while a file streams.
+PROGRESS_STEP = 1024 * 1024
 #: When files.info fails for a passing reason (rate limit, Slack's own error, the network).
 SLACK_RETRY_DELAYS = (3.0, 30.0, 120.0)
 
@@ -353,47 +355,48 @@ class PinSharedFile:
         assert file.size is not None
         token = slack.token
         download = await self.downloader.open(file, _secret(token))
-        hasher = StreamingCID()
+        hasher = BackgroundCID()
         streamed = 0
         opened = [download]
 
         async def source() -> AsyncIterator[bytes]:
             # Re-opened when the service refused before reading (no connection, a 429): each
             # reading starts a fresh hash, so the CID is of the bytes of the last attempt.
+            # The hash runs on a worker thread, overlapped with the next read and send; the
+            # card's progress is told every PROGRESS_STEP bytes, not per 256 KiB socket read.
             nonlocal hasher, streamed
-            hasher, streamed = StreamingCID(), 0
+            hasher, streamed = BackgroundCID(), 0
             current = opened.pop() if opened else await self.downloader.open(file,
                                                                              _secret(token))
+            next_progress = PROGRESS_STEP
             try:
                 async for chunk in current:
+                    await hasher.feed(chunk)
+                    streamed += len(chunk)
+                    if streamed >= next_progress:
+                        progress.advance(streamed)
+                        next_progress = streamed + PROGRESS_STEP
                     yield chunk
             finally:
                 current.close()
 
         req = lease.job.request
-
-        def on_chunk(chunk: bytes) -> None:
-            nonlocal streamed
-            streamed += len(chunk)
-            hasher.update(chunk)
-
         try:
             pin = await client.pin_file(
                 source, file.name, file.size,
                 {"slack_team": req.team_id, "slack_channel": req.channel_id,
                  "slack_user": req.user_id, "slack_file": file.id},
                 content_type=file.mimetype or "application/octet-stream",
-                on_chunk=on_chunk, on_progress=progress.advance,
                 upload_key=lease.job.upload_key,
             )
         except W3IPFSError:
             if streamed == file.size:
-                sent["cid"] = hasher.finalize()
+                sent["cid"] = await hasher.finalize()
             raise
         finally:
             for left in opened:
                 left.close()
-        local_cid = hasher.finalize()
+        local_cid = await hasher.finalize()
         metrics.BYTES_STREAMED.inc(file.size)
         verified = bool(pin.cid) and same_content(local_cid, pin.cid)
         if not verified:

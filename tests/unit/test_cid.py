@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import threading
+
 import pytest
 
 from bot.cid import (
+    BackgroundCID,
     InvalidCIDError,
     StreamingCID,
     cid_v0_of,
@@ -94,3 +98,31 @@ def test_parse_invalid(text: str) -> None:
     with pytest.raises(InvalidCIDError):
         parse_cid(text)
     assert not is_cid(text)
+
+
+async def test_background_cid_is_the_cid_of_every_byte_in_order() -> None:
+    """Chunks of odd sizes, across batch boundaries (small batches), hashed on a thread: the
+    CID is that of the bytes in the order fed — a reordered or dropped batch changes it."""
+    rng = random.Random(12)
+    data = rng.randbytes(3 * 1024 * 1024 + 12345)
+    loop_thread = threading.get_ident()
+    threads: set[int] = set()
+
+    class Watched(BackgroundCID):
+        def _update(self, batch: list[bytes]) -> None:
+            threads.add(threading.get_ident())
+            super()._update(batch)
+
+    hasher = Watched(batch=100_000)
+    offset = 0
+    while offset < len(data):
+        size = rng.choice([1, 7, 65_536, 262_144, 300_001])
+        await hasher.feed(data[offset : offset + size])
+        offset += size
+    assert await hasher.finalize() == cid_v1_of(data)
+    assert hasher.bytes_seen == len(data)
+    assert threads and loop_thread not in threads  # hashed off the event loop
+    swapped = BackgroundCID(batch=100_000)
+    await swapped.feed(data[len(data) // 2 :])
+    await swapped.feed(data[: len(data) // 2])
+    assert await swapped.finalize() != cid_v1_of(data)
