@@ -50,8 +50,11 @@ class Watermarks:
         try:
             async with self._ledger.sessions.begin() as session:
                 row = await session.get(WorkspaceStateRow, team_id, with_for_update=True)
-                if row is not None and (aware(row.caught_up_at) or row.first_seen) < to:
-                    row.caught_up_at = to
+                if row is not None:
+                    # Both made aware first: SQLite hands back naive datetimes.
+                    reached = aware(row.caught_up_at) or aware(row.first_seen)
+                    if reached is None or reached < to:
+                        row.caught_up_at = to
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
 
