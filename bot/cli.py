@@ -4,6 +4,10 @@ Errors are one line on stderr, never a traceback; exit codes let scripts tell fa
 
     0 ok · 1 other pinning error · 2 usage or invalid input · 3 configuration
     4 keys rejected · 5 not found · 6 service unavailable (unreachable, 5xx, rate limited)
+
+`pinbot check` exits with the code of its first failed check in the order it prints them:
+3 a setting missing or malformed, 4 a key or token refused, 6 a service unreachable, 1 anything
+else (a Slack scope missing, a database schema not at the latest revision).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __doc__ as package_doc
-from . import logs
+from . import checks, logs
 from .app import Registrar
 from .cid import InvalidCIDError, StreamingCID, parse_cid, same_content
 from .format import gateway_link, human_size, short_cid, short_date
@@ -167,14 +171,31 @@ class Output:
         return progress
 
 
-async def cmd_check(client: W3IPFSClient, settings: Settings, args: argparse.Namespace) -> int:
+#: `pinbot check`: the exit code of a failed check, by what failed (the first failure wins).
+CHECK_EXIT = {"config": EXIT_CONFIG, "rejected": EXIT_AUTH, "unavailable": EXIT_UNAVAILABLE,
+              "error": EXIT_ERROR}
+
+
+async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    """One line per configured thing (✓ / ✗ / · not configured); the first failure, again,
+    as the one-line error on stderr, and its exit code."""
     out = Output(args.json)
-    message = await client.test_authentication()
+    results, message = await checks.run_all(settings)
+    failed = [c for c in results if c.status == "fail"]
     if out.as_json:
-        out.json({"ok": True, "api_url": settings.w3ipfs_api_url, "message": message})
+        out.json({
+            "ok": not failed, "api_url": settings.w3ipfs_api_url, "message": message,
+            "checks": [{"name": c.name, "status": c.status, "detail": c.detail}
+                       for c in results],
+        })
     else:
-        out.out.print(f"API {settings.w3ipfs_api_url}: reachable, keys accepted ({message})")
-    return EXIT_OK
+        for check in results:
+            out.out.print(check.line, markup=False)
+    if not failed:
+        return EXIT_OK
+    first = failed[0]
+    sys.stderr.write(f"pinbot: error: {first.name}: {first.detail}\n")
+    return CHECK_EXIT[first.failure or "error"]
 
 
 async def cmd_pin(client: W3IPFSClient, settings: Settings, args: argparse.Namespace) -> int:
@@ -358,9 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave the bot and the emulators up and print how to talk to them")
     p.set_defaults(handler=None)
 
-    p = add("check", "check that the pinning API is reachable and the keys are accepted")
+    p = add("check", "check everything that is configured: pinning keys, Slack token and "
+                     "scopes, signing secret or app token, database, Redis, encryption key")
     json_flag(p)
-    p.set_defaults(handler=cmd_check)
+    p.set_defaults(handler=None)
 
     p = add("pin", "pin a file or a directory (PATH), or existing content (--cid)")
     p.add_argument("path", nargs="?", metavar="PATH")
@@ -440,7 +462,10 @@ def main(
             revision = upgrade_database(settings)
             sys.stdout.write(f"database schema at revision {revision} (latest)\n")
             return
-        code = asyncio.run(_with_client(settings, args.handler, args))
+        if args.command == "check":
+            code = asyncio.run(cmd_check(settings, args))
+        else:
+            code = asyncio.run(_with_client(settings, args.handler, args))
     except (ConfigError, LedgerUnavailable, SchemaError, QueueUnavailable,
             KeyVaultError) as exc:
         _fail(str(exc), EXIT_CONFIG)

@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.app import BOT_SCOPES
+
 #: Every OAuth code and access/refresh token any emulator handed out, for the session-wide log
 #: check in tests/conftest.py: none may ever reach a log.
 ISSUED: set[str] = set()
@@ -146,6 +148,9 @@ class SlackEmulator:
         #: Seconds a rotating access token lives (Slack: 12 hours).
         self.token_lifetime = 60
         self.rate_limit_next: dict[str, int] = {}
+        #: The bot scopes this app was granted, reported by `auth.test` in `x-oauth-scopes`
+        #: as Slack does (tests drop one to see `pinbot check` notice).
+        self.scopes: list[str] = list(BOT_SCOPES)
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -332,7 +337,8 @@ class SlackEmulator:
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         result = handler(args)
-        return web.json_response(result)
+        headers = {"x-oauth-scopes": ",".join(self.scopes)} if method == "auth.test" else None
+        return web.json_response(result, headers=headers)
 
     def api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://example.slack.com/", "team": "Example",
