@@ -271,7 +271,10 @@ class Ledger:
         """The pin exists at the service: record it (idempotent, safe to retry)."""
         values: dict[str, Any] = {
             "state": "unpinned" if pin.state is PinState.UNPINNED else "pinned",
-            "pin_id": pin.id, "cid": pin.cid, "status": pin.status, "verified": verified,
+            # Cut to the columns: an odd answer must not read as a database outage (retried
+            # forever) on PostgreSQL, which refuses what SQLite would store.
+            "pin_id": pin.id[:128], "cid": (pin.cid or "")[:255],
+            "status": pin.status[:64] if pin.status else pin.status, "verified": verified,
             "updated_at": utcnow(), "checked_at": utcnow(), "error": None,
         }
         if pin.size:

@@ -329,3 +329,17 @@ async def test_share_reactions_and_shortcut_at_once_one_upload_one_card(bot: Bot
     for user in others:
         assert "Already pinned" in told[user] or "is being pinned" in told[user], user
     assert len(told) == len(others)
+
+
+async def test_odd_long_values_from_the_service_are_recorded(bot: Bot) -> None:
+    """A service answering with a status and a pin id longer than the ledger's columns: the
+    pin is recorded (values cut to fit) on every database, not retried as an outage forever."""
+    bot.w3ipfs.initial_status = "DONE" + "_AND_THEN_SOME" * 20
+    data = b"odd answers"
+    fake = bot.slack.add_file("odd.txt", data)
+    await share(bot, fake)
+    shown = text_of(reply_in_thread(bot, fake))
+    assert cid_v1_of(data) in shown
+    assert await bot.services.job_store.counts() == {}
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "pinned"
