@@ -343,3 +343,14 @@ async def test_odd_long_values_from_the_service_are_recorded(bot: Bot) -> None:
     assert await bot.services.job_store.counts() == {}
     record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
     assert record is not None and record.state == "pinned"
+
+
+async def test_a_very_long_file_name_still_gets_its_card(bot: Bot) -> None:
+    """A 5,000-character file name (Slack allows long names): every message pinbot sends
+    stays within Block Kit's limits, so the card is posted and updated with the CID."""
+    data = b"a long name for a short file"
+    fake = bot.slack.add_file("n" * 5000 + ".txt", data)
+    await share(bot, fake)
+    card = reply_in_thread(bot, fake)
+    assert cid_v1_of(data) in text_of(card)
+    assert all(len(text_of(step)) < 40_000 for step in card["history"])
