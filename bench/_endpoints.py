@@ -2,6 +2,7 @@
 
     python bench/_endpoints.py slack FILES_DIR   # Slack emulator + a sendfile file server
     python bench/_endpoints.py sink              # W3IPFS emulator that discards uploads
+    python bench/_endpoints.py sink --hash       # the same, computing real CIDs
 
 Each prints its base URL on the first line. Besides the emulators' own routes they answer:
   slack: POST /_bench/share {"name", "size", "channel"?} -> a shared file whose download is
@@ -97,8 +98,8 @@ async def serve_slack(files_dir: Path) -> None:
     await asyncio.Event().wait()
 
 
-async def serve_sink() -> None:
-    emulator = W3IPFSEmulator({KEY: SECRET}, discard=True)
+async def serve_sink(discard: bool) -> None:
+    emulator = W3IPFSEmulator({KEY: SECRET}, discard=discard)
     made: list[float] = []
     changed = asyncio.Event()
     new_pin = emulator._new_pin
@@ -126,4 +127,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "slack":
         asyncio.run(serve_slack(Path(sys.argv[2])))
     else:
-        asyncio.run(serve_sink())
+        asyncio.run(serve_sink(discard="--hash" not in sys.argv))
