@@ -8,6 +8,7 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
+COPY pinbot ./pinbot
 RUN /opt/venv/bin/pip install --no-compile . \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -79,3 +80,14 @@ def test_every_security_claim_names_a_test_that_exists() -> None:
     for path, name in refs:
         source = (ROOT / path).read_text()
         assert re.search(rf"def {name}\(", source), f"{path}::{name} does not exist"
+
+
+def test_the_image_gets_every_package_the_wheel_installs() -> None:
+    """`pip install .` in the image builds the wheel: every package it lists must be copied
+    in (the entry point `pinbot/` joins `bot/` and `handlers/`)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in packages:
+        assert f"COPY {package} ./{package}" in dockerfile, package
+    assert project["project"]["scripts"]["pinbot"] == "pinbot.main:main"
