@@ -181,11 +181,12 @@ async def test_a_429_asking_for_hours_is_answered_now(bot: Bot) -> None:
 
 
 async def test_catch_up_past_the_listing_cap_loses_no_file(
-    bot: Bot, monkeypatch: pytest.MonkeyPatch
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """More files were shared while pinbot was down than one files.list pass may page
     through (here 2 pages of 2): all are pinned, once, and a second pass adds nothing.
     Before, the oldest were skipped and the watermark moved past them for good."""
+    bot = await make_bot(PINBOT_CATCHUP_INTERVAL="0")  # no pass of its own: this test's
     monkeypatch.setattr(slack_files, "LIST_PAGE", 2)
     monkeypatch.setattr(slack_files, "LIST_MAX_PAGES", 2)
     team = bot.slack.team_id
