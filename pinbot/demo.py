@@ -24,6 +24,7 @@ import signal
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 from aiohttp import web
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from slack_sdk.signature import SignatureVerifier
 
 from bot.server import build_web_app
@@ -112,7 +113,14 @@ def read_files(paths: list[str]) -> list[tuple[str, bytes]]:
 
 
 class CodeOnlySettings(Settings):
-    """Settings from code alone: no environment variable, no `.env`, no secrets folder."""
+    """Settings from code alone: no environment variable, no `.env`, no secrets folder.
+
+    `env_file=None` as well as the sources below: pydantic-settings reads the `.env` file while
+    building its sources, before they are chosen, so a `.env` that is not UTF-8 (or not
+    readable) in the working directory stopped the demo with a traceback.
+    """
+
+    model_config = SettingsConfigDict(env_file=None, secrets_dir=None)
 
     @classmethod
     def settings_customise_sources(
@@ -224,6 +232,17 @@ def _texts(value: Any) -> Iterator[str]:
             yield from _texts(item)
 
 
+def visible(text: str, keep: str = "\n") -> str:
+    """`text` safe to print on a terminal: control and format characters shown as escapes.
+
+    File names and message text come from outside; an ESC in a file name would otherwise drive
+    the terminal (colours, the window title, worse), and a bidi override would reorder the line.
+    """
+    return "".join(
+        ch if ch in keep or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp")
+        else ascii(ch)[1:-1] for ch in text)
+
+
 def readable(message: dict[str, Any]) -> str:
     blocks = message.get("blocks") or []
     lines = [" · ".join(_texts(block)) for block in blocks] if blocks else [
@@ -237,15 +256,15 @@ def builder_link(blocks: list[dict[str, Any]]) -> str:
 
 
 def show(title: str, message: dict[str, Any]) -> None:
-    print(f"  {title}")
-    print(readable(message))
+    print(visible(f"  {title}"))
+    print(visible(readable(message)))
     if message.get("blocks"):
         print(f"    ↪ see it rendered: {builder_link(message['blocks'])}")
 
 
 def report_share(st: Stage, fake: FakeFile) -> bool:
     """Print the file's thread; True when its card shows a CID and says it is verified."""
-    print(f"\n@alice shares {fake.name} ({fake.size} bytes) in #general")
+    print(f"\n@alice shares {visible(fake.name, keep='')} ({fake.size} bytes) in #general")
     replies = st.slack.thread(fake.channel, fake.ts)
     ephemeral = [m for m in st.slack.ephemeral if m.get("user") == USER]
     for message in replies:

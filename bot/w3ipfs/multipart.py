@@ -75,10 +75,15 @@ def source_size(source: ByteSource) -> int | None:
     return None
 
 
+#: Percent-escaped in a part's file name: what WHATWG multipart/form-data escapes (`"`, CR, LF)
+#: and every other control character, which HTTP forbids in a header value (RFC 9110 §5.5):
+#: a file named with an ESC or BEL in it was otherwise refused as a malformed header.
+_HEADER_ESCAPES = {c: f"%{c:02X}" for c in (*range(0x20), 0x7F, ord('"'))}
+
+
 def _quote(value: str) -> str:
-    # What browsers do (WHATWG multipart/form-data): escape the three characters that would
-    # break the header; other UTF-8 is sent as is and servers decode it.
-    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    # Other UTF-8 is sent as is, as browsers do, and servers decode it.
+    return value.translate(_HEADER_ESCAPES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,31 @@ def test_demo_reads_no_setting_and_shares_the_given_files(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_demo_ignores_a_dotenv_that_is_not_text(tmp_path: Path) -> None:
+    """A `.env` of bytes that are not UTF-8 in the working directory: the demo still runs."""
+    (tmp_path / ".env").write_bytes(b"SLACK_BOT_TOKEN=xoxb-1-real\n\x00\xff\xfe garbage ===\n")
+    result = demo(cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "1 of 1 file(s) pinned and verified" in result.stdout
+
+
+def test_hostile_file_name_pins_and_prints_no_terminal_control(tmp_path: Path) -> None:
+    """ESC, BEL, an OSC title, a bidi override and `<!channel>` in a file name: the file is
+    pinned and verified (the multipart header escapes the controls), and nothing printed can
+    drive the terminal or reorder its line."""
+    name = "ansi\x1b[31mred\x1b[0m\x1b]0;owned\x07<!channel>\u202etxt.exe"
+    (tmp_path / name).write_bytes(b"hostile name\n")
+    result = demo(name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert CID.findall(result.stdout) == [cid_v1_of(b"hostile name\n")]
+    assert "1 of 1 file(s) pinned and verified" in result.stdout
+    for control in ("\x1b", "\x07", "\u202e"):
+        assert control not in result.stdout + result.stderr
+    assert "@alice shares ansi\\x1b[31mred" in result.stdout  # shown, escaped
+
+
 def test_demo_with_a_path_that_is_not_a_file_says_so_in_one_line(tmp_path: Path) -> None:
     result = demo(str(tmp_path / "missing.pdf"), cwd=tmp_path)
     assert result.returncode == 2
