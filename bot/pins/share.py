@@ -256,6 +256,13 @@ class PinSharedFile:
         assert job.pin_key is not None
         record = await self.ledger.get(job.team_id, job.pin_key)
         if record is not None and record.state == "pending" and not record.is_stale_claim:
+            if await self._abandoned(lease, record):
+                # Its job ended without settling the claim (set aside, dropped with its
+                # workspace): waiting out the 2-hour stale window would only delay the user.
+                log.warning("job %d: the claim on %s belongs to a job that ended; taking over",
+                            job.id, job.pin_key)
+                await self.ledger.fail(record.id, "its job ended without finishing")
+                return Next("queued")
             waits = int(job.result.get("waits", 0)) + 1
             await lease.save(result={**job.result, "waits": waits})
             return Next("waiting", min(WAIT_MAX, WAIT_FIRST * 2 ** waits))
@@ -269,6 +276,15 @@ class PinSharedFile:
             await update(slack.client, job.card_channel, job.card_ts,
                          self._already(record, file, req.channel_id, req.user_id))
         return Next("done")
+
+    @staticmethod
+    async def _abandoned(lease: Lease, record: PinRecord) -> bool:
+        """Whether a pending claim's job is gone or finished (it can never settle it)."""
+        owner = record.claim_owner or ""
+        if not owner.startswith("job:") or not owner[4:].isdigit():
+            return False
+        other = await lease.store.get(int(owner[4:]))
+        return other is None or not other.active
 
     async def _file_or_none(self, client: AsyncWebClient, file_id: str) -> SlackFile | None:
         try:

@@ -355,3 +355,21 @@ async def test_a_very_long_file_name_still_gets_its_card(bot: Bot) -> None:
     card = reply_in_thread(bot, fake)
     assert cid_v1_of(data) in text_of(card)
     assert all(len(text_of(step)) < 40_000 for step in card["history"])
+
+
+async def test_a_claim_left_by_a_job_that_ended_is_taken_over(bot: Bot) -> None:
+    """The file's ledger claim belongs to a job that no longer runs (set aside, dropped with
+    its workspace): the next share takes the claim over within seconds, instead of saying
+    "being pinned" for the two hours a claim takes to go stale."""
+    data = b"claimed by a job that is gone"
+    fake = bot.slack.add_file("abandoned.txt", data)
+    await bot.services.ledger.claim(
+        bot.slack.team_id, f"file:{fake.id}", name=fake.name, channel_id="C0RANDOM",
+        user_id="UBOB", slack_file_id=fake.id, message_ts="1700000000.000001",
+        owner="job:424242")
+    await share(bot, fake)
+    await bot.eventually(lambda: any(cid_v1_of(data) in text_of(m) for m in bot.slack.thread(
+        fake.channel, fake.ts)), timeout=15)
+    (card,) = bot.slack.thread(fake.channel, fake.ts)
+    assert "Already pinned" not in text_of(card)
+    assert len(bot.w3ipfs.all_pins()) == 1
