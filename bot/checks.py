@@ -116,7 +116,11 @@ async def slack_token(settings: Settings) -> Check:
     try:
         response = await client.auth_test()
     except SlackApiError as exc:
-        error = exc.response.get("error", "error")
+        error = exc.response.data.get("error") if isinstance(exc.response.data, dict) else None
+        if not error:  # not Slack's JSON at all: a proxy's or a wrong host's page
+            return fail(name, f"{settings.slack_api_url} did not answer as Slack's Web API "
+                              f"(HTTP {exc.response.status_code}, no Slack error): check "
+                              "SLACK_API_URL and any proxy in between", "unavailable")
         return fail(name, f"refused by Slack ({error}): copy the Bot User OAuth Token (xoxb-…) "
                           "from OAuth & Permissions into SLACK_BOT_TOKEN", "rejected")
     except (ClientError, OSError, TimeoutError) as exc:

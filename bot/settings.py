@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .keys import parse_keys
 
@@ -145,11 +147,34 @@ class Settings(BaseSettings):
             parse_keys(value.get_secret_value())
         return value
 
+    #: `SLACK_SIGNING_SECRET=` (a blank line in .env or a Secret) is unset, not an empty secret
+    #: that `pinbot check` called "set" and `serve` verified requests with.
     @field_validator("redis_url", "slack_app_token", "encryption_key", "slack_client_id",
-                     "slack_client_secret", "slack_bot_token", mode="before")
+                     "slack_client_secret", "slack_bot_token", "slack_signing_secret",
+                     "w3ipfs_api_key", "w3ipfs_secret_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        """Parsed here, so a malformed URL is one line at start, not a traceback on first use."""
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError("must be a database URL like postgresql+asyncpg://user:password@"
+                             "host/db or sqlite+aiosqlite:///pinbot.db") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """arq accepts only these schemes (anything else was a RuntimeError on first use)."""
+        if value is not None and not value.strip().startswith(
+                ("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
 
     @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url", "slack_api_url")
     @classmethod

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
@@ -177,3 +178,48 @@ async def test_nothing_but_pinning_keys_is_not_a_failure(
     for name in ("Slack bot token", "HTTP mode", "Database", "Redis", "Encryption key"):
         assert line(result, name).startswith("· "), result.out
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_blank_signing_secret_is_not_set(env: dict[str, str], tmp_path: Path) -> None:
+    """`SLACK_SIGNING_SECRET=` (a blank line in .env or a Secret) is ✗, not "set"."""
+    result = await pinbot("check", env={**env, "SLACK_SIGNING_SECRET": " "}, cwd=tmp_path)
+    failed = assert_failed_alone(result, "HTTP mode", 3)
+    assert "SLACK_SIGNING_SECRET not set" in failed
+
+
+async def test_malformed_database_and_redis_urls_are_one_line(
+    env: dict[str, str], tmp_path: Path,
+) -> None:
+    """Unparseable URLs: one line naming the setting, exit 3, no traceback, no password."""
+    cases = {"PINBOT_DATABASE_URL": "postgresql+asyncpg://pinbot:db-pw-77ab@postgres:port/x",
+             "PINBOT_REDIS_URL": "http://:redis-pw-91cd@redis:6379/0"}
+    for name, url in cases.items():
+        result = await pinbot("check", env={**env, name: url}, cwd=tmp_path)
+        assert result.code == 3, (name, result.out, result.err)
+        assert result.err.startswith(f"pinbot: error: invalid setting {name}: must be")
+        assert result.err.count("\n") == 1 and "Traceback" not in result.out + result.err
+        assert "-pw-" not in result.out + result.err
+
+
+async def test_slack_api_url_answering_html_is_unreachable_not_refused(
+    env: dict[str, str], tmp_path: Path,
+) -> None:
+    """A proxy's HTML page where Slack's API should be is not "refused by Slack (error)"."""
+    async def sign_in_page(_: web.Request) -> web.Response:
+        return web.Response(text="<html>Sign in to the proxy</html>", content_type="text/html")
+
+    page = web.Application()
+    page.router.add_route("*", "/{tail:.*}", sign_in_page)
+    runner = web.AppRunner(page)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        result = await pinbot("check", env={**env, "SLACK_API_URL": f"http://127.0.0.1:{port}/api/"},
+                              cwd=tmp_path)
+    finally:
+        await runner.cleanup()
+    failed = assert_failed_alone(result, "Slack bot token", 6)
+    assert "did not answer as Slack's Web API" in failed and "SLACK_API_URL" in failed
+    assert env["SLACK_BOT_TOKEN"] not in result.out + result.err
