@@ -12,6 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from bot.settings import Settings, env_name
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
 #: The Kubernetes version the manifests are validated against, here and in .ci/run.
@@ -125,3 +127,22 @@ def test_secret_example_holds_no_real_values() -> None:
                 "W3IPFS_SECRET_KEY", "PINBOT_DATABASE_URL", "PINBOT_ENCRYPTION_KEY"):
         assert key not in config  # secrets belong in the Secret
     assert not any(re.search(r"://[^/@\s]+:[^/@\s]+@", v) for v in config.values())
+
+
+def test_every_configured_key_is_a_real_setting_with_a_valid_value() -> None:
+    """Each file read on its own (the overlay's ConfigMap shares the base's name): every key of
+    every ConfigMap and of the Secret example is a setting pinbot reads, the merged values load,
+    and PINBOT_PORT is the port the probes and the Service use."""
+    names = {env_name(field) for field in Settings.model_fields}
+    merged: dict[str, str] = {}
+    for path in manifests():
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc["kind"] in ("ConfigMap", "Secret"):
+                data = doc.get("data") or doc.get("stringData") or {}
+                assert set(data) <= names, (path, set(data) - names)
+                merged.update(data)
+    settings = Settings.model_validate(merged)
+    assert settings.database_url.startswith("postgresql")  # not SQLite on a read-only root
+    assert settings.redis_url is not None  # the workers need it
+    (container,) = pod(("Deployment", "pinbot-serve"))["containers"]
+    assert container["ports"][0]["containerPort"] == settings.port
