@@ -210,7 +210,9 @@ async def test_serve_killed_while_following_status_updates_the_card_after_restar
                 30, "the card shows DONE: " + c.log_tail("serve-again"))
     assert len(c.slack.thread(fake.channel, fake.ts)) == 1
     assert len(c.w3ipfs.all_pins()) == 1
-    assert [s for s, _ in _jobs(tmp_path / "pinbot.db")] == ["done"]
+    # The card is updated just before the job records "done": wait for the record too.
+    await until(lambda: [s for s, _ in _jobs(tmp_path / "pinbot.db")] == ["done"], 10,
+                "the job is done")
 
 
 @pytest.mark.slow
