@@ -6,7 +6,6 @@ are caught up; nothing is pinned twice. The emulators run in this process.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import time
@@ -20,9 +19,7 @@ import pytest
 from bot.cid import cid_v1_of
 from pinbot.emulators.slack import SlackEmulator
 from pinbot.emulators.w3ipfs import W3IPFSEmulator
-from tests.conftest import API_KEY, SECRET_KEY
-from tests.e2e.conftest import SIGNING_SECRET
-from tests.e2e.test_scale_out import ROOT, Cluster, free_port
+from tests.e2e.test_scale_out import Cluster, free_port, process_env
 from tests.e2e.test_shared_files import text_of
 
 
@@ -36,19 +33,8 @@ async def embedded(
     made: list[Cluster] = []
 
     def make(**extra: str) -> Cluster:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("W3IPFS_", "SLACK_", "PINBOT_"))}
-        env.update({
-            "PYTHONPATH": str(ROOT),
-            "W3IPFS_API_URL": w3ipfs.base_url, "W3IPFS_API_KEY": API_KEY,
-            "W3IPFS_SECRET_KEY": SECRET_KEY,
-            "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url, "PINBOT_DOWNLOAD_HOSTS": "127.0.0.1",
-            "PINBOT_HOST": "127.0.0.1", "PINBOT_PORT": str(free_port()),
-            "PINBOT_LOG_LEVEL": "INFO",
-        })
-        env.update(extra)
-        cluster = Cluster(env, tmp_path, slack, w3ipfs)
+        # No PINBOT_DATABASE_URL: SQLite in the process's working directory, the default.
+        cluster = Cluster(process_env(slack, w3ipfs, **extra), tmp_path, slack, w3ipfs)
         made.append(cluster)
         return cluster
 
