@@ -163,9 +163,11 @@ class Services:
                                 progress_interval=settings.progress_interval),
         )
         if role == "worker" or not settings.redis_url:
-            services.runner = JobRunner(job_store, services.run_job,
-                                        concurrency=settings.concurrency,
-                                        lease_seconds=settings.job_lease)
+            services.runner = JobRunner(
+                job_store, services.run_job, concurrency=settings.concurrency,
+                lease_seconds=settings.job_lease,
+                # Late Slack retries and catch-up look back at most PINBOT_MAX_EVENT_AGE.
+                keep_finished=max(7 * 24 * 3600, 2 * settings.max_event_age))
         return services
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -220,6 +222,8 @@ class Services:
             if workspace is None:
                 log.warning("job %d: pinbot is no longer installed in %s; dropped", job.id,
                             job.team_id)
+                if job.pin_row_id is not None:  # let a later request pin the file at once
+                    await self.ledger.fail(job.pin_row_id, "workspace uninstalled")
                 return Next("failed")
             if job.kind == "folder":
                 return await self.folder.run(lease, workspace)

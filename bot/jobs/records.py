@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..store import Ledger, LedgerUnavailable
@@ -338,6 +338,22 @@ class JobStore:
                 )
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
+
+    async def prune(self, finished_before: datetime) -> int:
+        """Delete jobs that ended before this time (their pins stay in the ledger).
+
+        A finished job is still useful for a while: its request key turns a late Slack retry
+        into a no-op, and catch-up skips files that have a job. Both look back at most
+        `PINBOT_MAX_EVENT_AGE`; the caller keeps jobs at least that long.
+        """
+        try:
+            async with self._session.begin() as session:
+                result = await session.execute(
+                    delete(JobRow).where(JobRow.state.in_(FINAL_STATES),
+                                         JobRow.updated_at < finished_before))
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(reason(exc)) from None
+        return _rowcount(result)
 
     async def counts(self) -> dict[str, int]:
         """Jobs per active state (for /healthz, /metrics and tests waiting for quiet)."""

@@ -16,14 +16,20 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from ..store import LedgerUnavailable
+from ..store.ledger import utcnow
 from . import owners
 from .records import CHECK_STATES, UPLOAD_STATES, Job, JobStore, LeaseLost
 
 log = logging.getLogger(__name__)
+
+#: How often a runner deletes job records that ended long ago (seconds).
+PRUNE_EVERY = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +70,14 @@ class JobRunner:
         lease_seconds: float,
         checks: int = 16,
         poll_interval: float = 1.0,
+        keep_finished: float = 7 * 24 * 3600,
     ) -> None:
         self.store = store
         self.handler = handler
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
+        self.keep_finished = keep_finished
+        self._pruned_at = float("-inf")
         self.owner = owners.new_owner()
         self._upload_slots = concurrency
         self._check_slots = checks
@@ -151,6 +160,7 @@ class JobRunner:
                             self.owner, states, free, self.lease_seconds, owners.is_dead
                         ):
                             self._spawn(job)
+                await self._prune()
             except LedgerUnavailable as exc:
                 log.warning("job table unreachable, retrying: %s", exc)
             except Exception:
@@ -160,6 +170,16 @@ class JobRunner:
                 # Jitter keeps replicas from polling in lockstep.
                 await asyncio.wait_for(self._wake.wait(),
                                        self.poll_interval * random.uniform(0.8, 1.2))
+
+    async def _prune(self) -> None:
+        """Now and then, forget jobs that ended more than `keep_finished` seconds ago."""
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        removed = await self.store.prune(utcnow() - timedelta(seconds=self.keep_finished))
+        if removed:
+            log.info("pruned %d finished job record(s)", removed)
 
     def _spawn(self, job: Job) -> None:
         if job.id in self._running:

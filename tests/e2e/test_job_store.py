@@ -306,3 +306,19 @@ async def test_free_jobs_behind_many_leased_ones_are_still_leased(
     waiting, _ = await store.create(share_request("Fnew"), "share:EvNew")
     leased = await store.lease("otherhost:99:free", UPLOAD_STATES, 1, 60, owners.is_dead)
     assert [job.id for job in leased] == [waiting.id]
+
+
+async def test_prune_forgets_only_jobs_that_ended_long_ago(store: JobStore, ledger: Ledger) -> None:
+    """The table does not grow forever, and pruning never touches live or recent work."""
+    ids = [(await store.create(share_request(f"F{i}"), f"share:Ev{i}"))[0].id for i in range(5)]
+    old = utcnow() - timedelta(days=30)
+    await set_row(ledger, ids[0], state="done", updated_at=old)
+    await set_row(ledger, ids[1], state="failed", updated_at=old)
+    await set_row(ledger, ids[2], state="uploading", updated_at=old)  # long upload: kept
+    await set_row(ledger, ids[3], state="done")  # ended just now: kept
+    assert await store.prune(utcnow() - timedelta(days=7)) == 2
+    async with ledger.sessions() as session:
+        left = set((await session.scalars(select(JobRow.id))).all())
+    assert left == {ids[2], ids[3], ids[4]}
+    # A Slack retry of a pruned request is a new job again (only after the retention).
+    assert (await store.create(share_request("F0"), "share:Ev0"))[1]
