@@ -113,9 +113,9 @@ async def cluster(
     clusters: list[Cluster] = []
     async with fresh_redis() as redis_url, fresh_database("postgres", tmp_path) as db_url:
         async def make(**extra: str) -> Cluster:
-            env = process_env(slack, w3ipfs, W3IPFS_MAX_RETRIES="10",
-                              PINBOT_DATABASE_URL=db_url, PINBOT_REDIS_URL=redis_url,
-                              PINBOT_CONCURRENCY="4", **extra)
+            env = process_env(slack, w3ipfs, **{
+                "W3IPFS_MAX_RETRIES": "10", "PINBOT_DATABASE_URL": db_url,
+                "PINBOT_REDIS_URL": redis_url, "PINBOT_CONCURRENCY": "4", **extra})
             made = Cluster(env, tmp_path, slack, w3ipfs)
             clusters.append(made)
             return made
