@@ -78,6 +78,8 @@ class Services:
     listing: PinListing = field(kw_only=True)
     unpinning: Unpinning = field(kw_only=True)
     cleanup: TeamCleanup = field(kw_only=True)
+    #: How long shutdown lets running work finish before handing it back (SIGTERM: 30 s).
+    shutdown_grace: float = 30.0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -184,10 +186,10 @@ class Services:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        await self.tasks.aclose()
+        await self.tasks.aclose(self.shutdown_grace)
         await self.intake.aclose()
         if self.runner is not None:
-            await self.runner.aclose()
+            await self.runner.aclose(self.shutdown_grace)
         if self.queue is not None:
             await self.queue.aclose()
         await self.downloader.aclose()
