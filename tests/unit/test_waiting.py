@@ -45,9 +45,12 @@ class Scene:
     by_cid: by_cid.PinByCID
 
     async def other_claim(self, key: str, name: str = "a.txt") -> int:
-        """Another request holds `key` (it is uploading the same content)."""
+        """Another request holds `key` (it is uploading the same content): a live job."""
+        other, _ = await self.jobs.create(
+            PinRequest("share", TEAM, "C0GENERAL", "UALICE", file_id="FOTHER"),
+            f"other:{key}", delay=3600)  # active, and not leased by these tests
         claim = await self.ledger.claim(TEAM, key, name=name, channel_id="C0GENERAL",
-                                        user_id="UALICE", owner="job:999")
+                                        user_id="UALICE", owner=f"job:{other.id}")
         assert claim.won
         return claim.record.id
 
