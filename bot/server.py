@@ -169,17 +169,21 @@ async def run(
     gc.freeze()
     if health == 503:
         log.error("the pinning API rejected W3IPFS_API_KEY/W3IPFS_SECRET_KEY; pins will fail")
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await (stop.wait() if stop is not None else until_signalled())
     log.info("shutting down: finishing running pins")
     if handler is not None:
         await handler.close_async()  # type: ignore[no-untyped-call]
     await runner.cleanup()
+
+
+async def until_signalled() -> None:
+    """Return on SIGINT or SIGTERM (the process's stop signals)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def serve(settings: Settings, register: Registrar) -> None:

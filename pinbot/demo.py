@@ -20,7 +20,6 @@ import json
 import re
 import secrets
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from aiohttp import web
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from slack_sdk.signature import SignatureVerifier
 
-from bot.server import build_web_app
+from bot.server import build_web_app, until_signalled
 from bot.services import Services
 from bot.settings import Settings
 from handlers import register_all
@@ -331,17 +330,8 @@ async def demo(paths: list[str], keep_running: bool) -> int:
             print(f"\n{sum(results)} of {len(results)} file(s) pinned and verified.")
             if keep_running:
                 print(curl_examples(st), flush=True)
-                await _until_stopped()
+                await until_signalled()
     return 0
-
-
-async def _until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,19 +29,6 @@ class InProcessJobs:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def submit_later(
-        self, delay: float, name: str, work: Callable[..., Awaitable[Any]], *args: Any
-    ) -> None:
-        """Run after `delay` seconds; the wait does not hold a concurrency slot."""
-
-        async def later() -> None:
-            await asyncio.sleep(delay)
-            await self._run(name, work, *args)
-
-        task = asyncio.get_running_loop().create_task(later(), name=f"{name} (in {delay:.0f}s)")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _run(self, name: str, work: Callable[..., Awaitable[Any]], *args: Any,
                    **kwargs: Any) -> None:
         async with self._slots:

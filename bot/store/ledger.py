@@ -8,7 +8,6 @@ upload. The same runs on SQLite (default, embedded) and PostgreSQL (several repl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -285,10 +284,6 @@ class Ledger:
         """Remember the message that shows this pin's progress (a retried job edits it)."""
         await self._update_one(record_id, {"reply_ts": reply_ts, "updated_at": utcnow()})
 
-    async def touch(self, record_id: int) -> None:
-        """A long upload is alive: keep its claim from looking abandoned."""
-        await self._update_one(record_id, {"updated_at": utcnow()})
-
     async def fail(self, record_id: int, error: str) -> None:
         """The pin did not happen; a later share may claim the key again."""
         await self._update_one(record_id, {"state": "failed", "error": error[:2000],
@@ -314,19 +309,6 @@ class Ledger:
         if row is None:
             raise LedgerUnavailable(f"ledger row {record_id} disappeared")
         return PinRecord.of(row)
-
-    async def wait_final(self, team_id: str, key: str, within: float) -> PinRecord | None:
-        """Wait while another delivery is pinning this key; the record once it is settled."""
-        deadline = asyncio.get_running_loop().time() + within
-        delay = 0.05
-        while True:
-            record = await self.get(team_id, key)
-            if record is None or record.state != "pending" or record.is_stale_claim:
-                return record
-            if asyncio.get_running_loop().time() > deadline:
-                return record
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
     # -- queries -----------------------------------------------------------------------------
 
