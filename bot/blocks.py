@@ -48,6 +48,8 @@ SHARE_PIN = "pin_share"
 UNPIN_CONFIRM = "unpin_confirm"
 UNPIN_CANCEL = "unpin_cancel"
 OPEN_GATEWAY = "open_gateway"
+#: "Keep" on a card or an expiry notice: exempt the pin (its value) from retention.
+KEEP_BUTTON = "pin_keep"
 
 STATE_EMOJI = {
     PinState.PINNED: ":white_check_mark:",
@@ -125,6 +127,11 @@ def _unpin_button(pin: Pin, name: str) -> ButtonElement:
         text="Unpin", action_id=UNPIN_BUTTON, value=pin.id, style="danger",
         confirm=_unpin_confirm(name),
     )
+
+
+def keep_button(pin_id: str) -> ButtonElement:
+    """Exempts a pin from its channel's retention (the pin's owner or an admin)."""
+    return ButtonElement(text="Keep", action_id=KEEP_BUTTON, value=pin_id)
 
 
 def pin_fields(pin: Pin, size: int | None = None) -> list[MarkdownTextObject]:

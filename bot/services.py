@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from . import blocks, metrics
 from .health import HealthCheck
 from .jobs import InProcessJobs, Job, JobRunner, JobStore, Lease, LeaseLost, Next
+from .jobs.sweeper import Step, Sweeper
 from .keys import KeyVault
 from .permissions import Admins, Scopes
 from .pins.accounts import Accounts
@@ -37,6 +38,8 @@ from .slack import replies
 from .slack.clients import SlackClients, Workspace
 from .slack_files import SlackDownloader
 from .store import Ledger, LedgerUnavailable, upgrade
+from .store.policies import ChannelPolicies
+from .store.sweeps import SweepLeases
 from .w3ipfs import W3IPFSClient, W3IPFSError
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,10 @@ class Services:
     listing: PinListing = field(kw_only=True)
     unpinning: Unpinning = field(kw_only=True)
     cleanup: TeamCleanup = field(kw_only=True)
+    #: Admins' per-channel retention and quota.
+    policies: ChannelPolicies = field(kw_only=True)
+    #: The deployment-wide sweep (retention, notices, audit); every process competes for it.
+    sweeper: Sweeper = field(kw_only=True)
     #: How long shutdown lets running work finish before handing it back (SIGTERM: 30 s).
     shutdown_grace: float = 30.0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -104,6 +111,7 @@ class Services:
         if not settings.oauth:
             settings.require("slack_bot_token")
         ledger = ledger or await Ledger.open(settings.database_url)
+        ledger.default_retention = settings.retention
         try:
             if migrate:
                 await upgrade(ledger.engine)
@@ -163,7 +171,15 @@ class Services:
             unpinning=Unpinning(accounts, ledger, admins, scopes),
             cleanup=TeamCleanup(accounts, ledger, admins, rate_per_minute=settings.api_rate,
                                 progress_interval=settings.progress_interval),
+            policies=ChannelPolicies(ledger),
+            sweeper=Sweeper(SweepLeases(ledger), [], interval=settings.sweep_interval,
+                            lease_seconds=min(settings.job_lease,
+                                              max(2.0, settings.sweep_interval * 2))),
         )
+        # What each sweep does, in order: retention (unpin what expired, then the 24-hour
+        # notices), then the audit of the ledger against the service.
+        sweep_steps: list[Step] = []
+        services.sweeper.steps.extend(sweep_steps)
         if role == "worker" or not settings.redis_url:
             services.runner = JobRunner(
                 job_store, services.run_job, concurrency=settings.concurrency,
@@ -178,9 +194,14 @@ class Services:
         """Start this process's background work: the job runner, and catch-up (serve)."""
         if self.runner is not None:
             self.runner.start()
-        if self.role == "serve" and self.settings.catchup_interval > 0 and not self._background:
-            self._background.append(asyncio.get_running_loop().create_task(
+        if self._background:
+            return
+        loop = asyncio.get_running_loop()
+        if self.role == "serve" and self.settings.catchup_interval > 0:
+            self._background.append(loop.create_task(
                 self.catchup.run_forever(self.settings.catchup_interval), name="catch-up"))
+        if self.sweeper.steps:
+            self._background.append(loop.create_task(self.sweeper.run_forever(), name="sweep"))
 
     async def aclose(self) -> None:
         for task in self._background:

@@ -7,7 +7,6 @@ or log line shows `**********`, never the value.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -16,6 +15,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .keys import parse_keys
+from .units import parse_duration, parse_rate, parse_size
+
+__all__ = ["ConfigError", "Settings", "env_name", "load_settings", "parse_rate"]
 
 DEFAULT_API_URL = "https://api.w3ipfs.aioz.network/api"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -25,23 +27,6 @@ DEFAULT_DOWNLOAD_HOSTS = ("files.slack.com", "slack-files.com", "slack-edge.com"
 DEFAULT_MIN_DOWNLOAD_RATE = 64 * 1024
 #: What every download may take on top of size / rate: connecting, redirects, a slow start.
 DEFAULT_DOWNLOAD_ALLOWANCE = 30.0
-
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*(?:/\s*s)?\s*$", re.IGNORECASE)
-_RATE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
-               "kib": 2**10, "mib": 2**20, "gib": 2**30}
-
-
-def parse_rate(text: str) -> float:
-    """Bytes per second from `64KiB/s`, `1MiB/s`, `500KB/s` (`/s` optional) or a plain number.
-
-    KB/MB/GB are decimal, KiB/MiB/GiB binary, case-insensitively. Pure, so operators and tests
-    share one reading; anything else is a `ValueError` whose text never repeats the input.
-    """
-    match = _RATE.match(text)
-    if match is None:
-        raise ValueError("must be bytes per second or a rate like 64KiB/s, 1MiB/s, 500KB/s")
-    return float(match.group(1)) * _RATE_UNITS[(match.group(2) or "").lower()]
-
 
 class ConfigError(Exception):
     """A setting is missing or malformed. Its message is one line, fit for a terminal."""
@@ -138,6 +123,12 @@ class Settings(BaseSettings):
         DEFAULT_DOWNLOAD_ALLOWANCE, gt=0, allow_inf_nan=False,
         validation_alias=_env("PINBOT_DOWNLOAD_ALLOWANCE"),
     )
+    #: Workspace default for channels without `/pin retention` (None: pins are kept).
+    retention: float | None = Field(None, validation_alias=_env("PINBOT_RETENTION"))
+    #: Per-user quota in MB over a rolling 30 days (None: unlimited).
+    quota_user_mb: float | None = Field(None, gt=0, validation_alias=_env("PINBOT_QUOTA_USER_MB"))
+    #: How often one process in the deployment applies retention and audits the account.
+    sweep_interval: float = Field(600, gt=0, validation_alias=_env("PINBOT_SWEEP_INTERVAL"))
 
 
     @field_validator("encryption_key")
@@ -197,23 +188,35 @@ class Settings(BaseSettings):
     @field_validator(
         "max_event_age", "status_poll_seconds", "status_poll_interval", "job_timeout",
         "progress_interval", "download_allowance", "job_lease", "catchup_interval",
-        mode="before",
+        "sweep_interval", mode="before",
     )
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        """Durations accept plain seconds or a unit: 90s, 15m, 24h, 1d."""
+        """Durations accept plain seconds or a unit: 90s, 15m, 24h, 1d (bot.units)."""
         if isinstance(value, str):
-            text = value.strip().lower()
-            units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-            if text[-1:] in units:
-                try:
-                    return float(text[:-1]) * units[text[-1]]
-                except ValueError:
-                    raise ValueError(
-                        "must be seconds or a duration like 90s, 15m, 24h, 1d"
-                    ) from None
-            return text
+            return parse_duration(value)
         return value
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Any:
+        """`off` (or 0, or blank) keeps pins forever; otherwise a duration like 90d."""
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
+            return None
+        seconds = parse_duration(value)
+        if seconds < 1:
+            raise ValueError("must be off or a duration of at least 1s, like 90d")
+        return seconds
+
+    @field_validator("quota_user_mb", mode="before")
+    @classmethod
+    def _quota(cls, value: Any) -> Any:
+        """Megabytes (`500`), or a size with a unit (`2GB`); blank, 0 or `off`: unlimited."""
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
+            return None
+        if isinstance(value, str):
+            return parse_size(value, default_unit="mb") / 10**6
+        return None if value == 0 else value
 
     @field_validator("min_download_rate", mode="before")
     @classmethod
@@ -266,6 +269,10 @@ class Settings(BaseSettings):
     def oauth(self) -> bool:
         """OAuth distribution: installed per workspace, tokens from the installation store."""
         return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def quota_user_bytes(self) -> int | None:
+        return None if self.quota_user_mb is None else int(self.quota_user_mb * 10**6)
 
     @property
     def max_file_bytes(self) -> int:

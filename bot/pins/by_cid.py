@@ -75,7 +75,7 @@ class PinByCID:
         key = f"cid:{req.cid}"
         claim = await self.ledger.claim(job.team_id, key, name=req.name or req.cid,
                                         channel_id=req.channel_id, user_id=req.user_id,
-                                        owner=f"job:{job.id}")
+                                        owner=f"job:{job.id}", source=req.kind)
         await lease.save(pin_key=key)
         if not claim.won:
             if claim.record.state == "pinned":

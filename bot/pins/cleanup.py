@@ -286,7 +286,7 @@ async def run_cleanup(
         else:
             report.done += 1
         try:
-            await ledger.mark_unpinned(team_id, record.pin_id, admin_id)
+            await ledger.mark_unpinned(team_id, record.pin_id, admin_id, "cleanup")
         except LedgerUnavailable as exc:
             log.warning("cleanup: ledger not updated for %s: %s", record.pin_id, exc)
         if where and time.monotonic() - last >= progress_interval:

@@ -90,7 +90,8 @@ class PinFolder:
         key = f"folder:{req.channel_id}:{req.message_ts}"
         claim = await self.ledger.claim(job.team_id, key, name=folder, size=total,
                                         channel_id=req.channel_id, user_id=req.user_id,
-                                        message_ts=req.message_ts, owner=f"job:{job.id}")
+                                        message_ts=req.message_ts, owner=f"job:{job.id}",
+                                        source=req.kind)
         if not claim.won:
             return await self._tell(lease, slack, blocks.notice(
                 "These files are already pinned as a folder (or being pinned): see the "

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from ..w3ipfs import Pin, PinMetadata, PinState
-from .models import ChannelSettingRow, EventRow, PinRow, WorkspaceKeyRow
+from .models import ChannelPolicyRow, ChannelSettingRow, EventRow, PinRow, WorkspaceKeyRow
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,14 @@ class PinRecord:
     updated_at: datetime
     claim_owner: str | None = None
     reply_ts: str | None = None
+    #: How it was pinned (share, reaction, shortcut, folder, cid, catchup); None before 0008.
+    source: str | None = None
+    expires_at: datetime | None = None
+    retention_seconds: int | None = None
+    kept: bool = False
+    kept_by: str | None = None
+    noticed_at: datetime | None = None
+    unpin_reason: str | None = None
 
     @classmethod
     def of(cls, row: PinRow) -> PinRecord:
@@ -90,7 +98,10 @@ class PinRecord:
             created_at=aware(row.created_at) or utcnow(),
             unpinned_at=aware(row.unpinned_at), unpinned_by=row.unpinned_by,
             checked_at=aware(row.checked_at), updated_at=aware(row.updated_at) or utcnow(),
-            claim_owner=row.claim_owner, reply_ts=row.reply_ts,
+            claim_owner=row.claim_owner, reply_ts=row.reply_ts, source=row.source,
+            expires_at=aware(row.expires_at), retention_seconds=row.retention_seconds,
+            kept=bool(row.kept), kept_by=row.kept_by, noticed_at=aware(row.noticed_at),
+            unpin_reason=row.unpin_reason,
         )
 
     @property
@@ -132,10 +143,12 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 class Ledger:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, default_retention: float | None = None) -> None:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self._pruned_at: datetime | None = None
+        #: PINBOT_RETENTION: stamped on pins claimed in channels without a policy of their own.
+        self.default_retention = default_retention
 
     @classmethod
     async def open(cls, url: str) -> Ledger:
@@ -197,6 +210,7 @@ class Ledger:
         slack_file_id: str | None = None,
         message_ts: str | None = None,
         owner: str | None = None,
+        source: str | None = None,
     ) -> Claim:
         """Claim `key` for this team. Exactly one concurrent caller wins.
 
@@ -204,11 +218,19 @@ class Ledger:
         can a pending claim held by the same `owner` (a job resumed after its process died).
         An unpinned pin is pinned again as a new row: the old one keeps its history under an
         archived key (`<key>#<row id>`), so the ledger still shows who unpinned it and when.
+
+        Retention is stamped here, from the channel's policy at the moment of the claim (or
+        PINBOT_RETENTION), so every entry point gets it and a policy set later applies only
+        to pins made after it, unless an admin applies it to existing pins.
         """
         now = utcnow()
+        retention = await self.retention_for(team_id, channel_id)
         fields = {
             "name": name, "size": size, "channel_id": channel_id, "user_id": user_id,
             "slack_file_id": slack_file_id, "message_ts": message_ts, "claim_owner": owner,
+            "source": source, "retention_seconds": retention, "noticed_at": None,
+            "expires_at": now + timedelta(seconds=retention) if retention else None,
+            "kept": False, "kept_by": None, "unpin_reason": None,
         }
         for _ in range(2):  # a second pass only after archiving an unpinned row
             try:
@@ -251,6 +273,19 @@ class Ledger:
             raise LedgerUnavailable(reason(exc)) from None
         assert existing is not None
         return Claim(won, PinRecord.of(existing))
+
+    async def retention_for(self, team_id: str, channel_id: str | None) -> int | None:
+        """Seconds a pin made now in this channel is kept (None: forever)."""
+        row = None
+        if channel_id:
+            try:
+                async with self._session() as session:
+                    row = await session.get(ChannelPolicyRow, (team_id, channel_id))
+            except DB_ERRORS as exc:
+                raise LedgerUnavailable(reason(exc)) from None
+        seconds = (row.retention_seconds if row is not None and row.retention_seconds is not None
+                   else self.default_retention)
+        return int(seconds) if seconds else None
 
     async def _archive_unpinned(self, team_id: str, key: str) -> bool:
         """Move an unpinned row out of `key`'s way; True if there was one."""
@@ -406,7 +441,9 @@ class Ledger:
                 for pin in pins:
                     values: dict[str, Any] = {"status": pin.status, "checked_at": now}
                     if pin.state is PinState.UNPINNED:
-                        values.update(state="unpinned", unpinned_at=pin.date_unpinned or now)
+                        values.update(state="unpinned", unpinned_at=pin.date_unpinned or now,
+                                      unpin_reason=case((PinRow.state == "unpinned",
+                                                         PinRow.unpin_reason), else_="service"))
                     await session.execute(
                         update(PinRow)
                         .where(PinRow.team_id == team_id, PinRow.pin_id == pin.id,
@@ -420,7 +457,9 @@ class Ledger:
         """The API no longer knows this pin (404): it is not pinned any more."""
         await self.mark_unpinned(team_id, pin_id, None)
 
-    async def mark_unpinned(self, team_id: str, pin_id: str, by_user: str | None) -> None:
+    async def mark_unpinned(self, team_id: str, pin_id: str, by_user: str | None,
+                            why: str | None = None) -> None:
+        """Record an unpin; `why` is user, cleanup, retention or service (the audit)."""
         now = utcnow()
         try:
             async with self._session.begin() as session:
@@ -429,7 +468,8 @@ class Ledger:
                     .where(PinRow.team_id == team_id, PinRow.pin_id == pin_id,
                            PinRow.state != "unpinned")
                     .values(state="unpinned", unpinned_at=now, unpinned_by=by_user,
-                            updated_at=now, checked_at=now)
+                            updated_at=now, checked_at=now,
+                            unpin_reason=why or ("user" if by_user else "service"))
                 )
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None

@@ -43,6 +43,7 @@ class PinRow(Base):
         Index("ix_pins_team_id_cid", "team_id", "cid"),
         Index("ix_pins_team_id_user_id", "team_id", "user_id"),
         Index("ix_pins_team_id_channel_id", "team_id", "channel_id"),
+        Index("ix_pins_state_expires_at", "state", "expires_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -67,6 +68,19 @@ class PinRow(Base):
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     claim_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     reply_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: How it was pinned: share, reaction, shortcut, folder, cid, catchup (the job's kind).
+    source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: Retention: when the sweep unpins it (stamped at claim from the channel's policy, or
+    #: PINBOT_RETENTION), and the policy's length, for "the channel's 90-day policy".
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    retention_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Exempt from retention (`/pin keep`, the card's Keep button).
+    kept: Mapped[bool] = mapped_column(Boolean, default=False)
+    kept_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: When the 24-hour notice was posted in the file's thread (at most once per expiry).
+    noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Why it stopped being pinned: user, cleanup, retention, service (found by the audit).
+    unpin_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class EventRow(Base):
@@ -89,6 +103,42 @@ class ChannelSettingRow(Base):
     auto_pin: Mapped[bool] = mapped_column(Boolean)
     updated_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelPolicyRow(Base):
+    """An admin's retention and quota for one channel (`/pin retention`, `/pin quota`).
+
+    `retention_seconds`: NULL follows PINBOT_RETENTION, 0 is "off" (kept forever) even when
+    the workspace default is set. `quota_bytes`: NULL is no channel quota.
+    """
+
+    __tablename__ = "channel_policies"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    retention_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SweepRow(Base):
+    """The deployment-wide sweep (retention, notices, audit): who runs it, and its last pass.
+
+    One row per sweep name; whoever holds the lease runs it, and a lapsed lease (the process
+    died) is taken over, as with jobs, so exactly one process sweeps across replicas and workers.
+    """
+
+    __tablename__ = "sweeps"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True)
+    last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                              nullable=True)
+    last_result: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class WorkspaceKeyRow(Base):
