@@ -54,6 +54,7 @@ from .w3ipfs import (
     W3IPFSClient,
     W3IPFSError,
 )
+from .w3ipfs.gateways import GatewayResolver
 from .w3ipfs.multipart import open_source
 from .worker import run_worker
 
@@ -209,7 +210,7 @@ async def cmd_pin(client: W3IPFSClient, settings: Settings, args: argparse.Names
         except InvalidCIDError as exc:
             raise CLIError(f"{args.cid!r} is {exc}", EXIT_USAGE) from None
         pin = await client.pin_by_hash(args.cid, meta or None, name=args.name or args.cid)
-        _show_pin(out, pin, settings, None)
+        await _show_pin(out, pin, client, settings, None)
         return EXIT_OK
     if not args.path:
         raise CLIError("give a PATH to upload, or --cid CID", EXIT_USAGE)
@@ -227,7 +228,7 @@ async def cmd_pin(client: W3IPFSClient, settings: Settings, args: argparse.Names
             pin = await client.pin_directory(
                 name, entries, meta or None, on_progress=_advance(progress)
             )
-        _show_pin(out, pin, settings, None)
+        await _show_pin(out, pin, client, settings, None)
         return EXIT_OK
     size = path.stat().st_size
     name = args.name or path.name
@@ -244,7 +245,7 @@ async def cmd_pin(client: W3IPFSClient, settings: Settings, args: argparse.Names
             on_chunk=lambda chunk: hashers[-1].update(chunk), on_progress=_advance(progress),
         )
     verified = same_content(hashers[-1].finalize(), pin.cid) if pin.cid else None
-    _show_pin(out, pin, settings, verified)
+    await _show_pin(out, pin, client, settings, verified)
     return EXIT_OK if verified is not False else EXIT_ERROR
 
 
@@ -267,14 +268,21 @@ def _advance(progress: Progress | None) -> Callable[[int], None] | None:
     return update
 
 
-def _show_pin(out: Output, pin: Pin, settings: Settings, verified: bool | None) -> None:
+def _gateway(client: W3IPFSClient, settings: Settings) -> Awaitable[str]:
+    """W3IPFS_GATEWAY_URL, else the account's own gateway, else the public one."""
+    return GatewayResolver(settings.w3ipfs_gateway_url).url_for(client)
+
+
+async def _show_pin(out: Output, pin: Pin, client: W3IPFSClient, settings: Settings,
+                    verified: bool | None) -> None:
+    gateway = await _gateway(client, settings)
     if out.as_json:
-        data = pin_to_json(pin, settings.w3ipfs_gateway_url)
+        data = pin_to_json(pin, gateway)
         if verified is not None:
             data["verified"] = verified
         out.json(data)
     else:
-        out.pin_card(pin, settings.w3ipfs_gateway_url, verified)
+        out.pin_card(pin, gateway, verified)
 
 
 async def cmd_pins(client: W3IPFSClient, settings: Settings, args: argparse.Namespace) -> int:
@@ -293,9 +301,10 @@ async def cmd_pins(client: W3IPFSClient, settings: Settings, args: argparse.Name
     files = totals.files if totals else 0
     size = totals.size if totals else 0
     if out.as_json:
+        gateway = await _gateway(client, settings)
         out.json({
             "totals": {"files": files, "size": size},
-            "pins": [pin_to_json(p, settings.w3ipfs_gateway_url) for p in pins],
+            "pins": [pin_to_json(p, gateway) for p in pins],
         })
     else:
         out.pins_table(pins, files, size)
@@ -305,7 +314,7 @@ async def cmd_pins(client: W3IPFSClient, settings: Settings, args: argparse.Name
 async def cmd_pin_info(client: W3IPFSClient, settings: Settings, args: argparse.Namespace) -> int:
     out = Output(args.json)
     pin = await client.get_pin(args.pin_id)
-    _show_pin(out, pin, settings, None)
+    await _show_pin(out, pin, client, settings, None)
     return EXIT_OK
 
 

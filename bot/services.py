@@ -41,6 +41,7 @@ from .store import Ledger, LedgerUnavailable, upgrade
 from .store.policies import ChannelPolicies
 from .store.sweeps import SweepLeases
 from .w3ipfs import W3IPFSClient, W3IPFSError
+from .w3ipfs.gateways import GatewayResolver
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,8 @@ class Services:
             client.on_error = _count_api_error
         downloader = SlackDownloader.from_settings(settings)
         vault = KeyVault(settings.encryption_key) if settings.encryption_key else None
-        accounts = Accounts(client, ledger, vault)
+        accounts = Accounts(client, ledger, vault,
+                            gateways=GatewayResolver(settings.w3ipfs_gateway_url))
         installations = None
         if settings.oauth:
             assert settings.slack_client_id is not None
@@ -141,8 +143,8 @@ class Services:
         job_store = JobStore(ledger)
         slack = SlackClients(settings, installations)
         share_settings = ShareSettings(
-            gateway_url=settings.w3ipfs_gateway_url, max_file_bytes=settings.max_file_bytes,
-            max_event_age=settings.max_event_age, progress_interval=settings.progress_interval,
+            max_file_bytes=settings.max_file_bytes, max_event_age=settings.max_event_age,
+            progress_interval=settings.progress_interval,
             status_poll_interval=settings.status_poll_interval,
             status_poll_seconds=settings.status_poll_seconds,
         )
@@ -161,9 +163,8 @@ class Services:
         services = cls(
             settings, client, downloader, ledger, accounts, slack, job_store, intake,
             PinSharedFile(share_settings, accounts, ledger, downloader),
-            PinByCID(settings.w3ipfs_gateway_url, accounts, ledger),
-            PinFolder(settings.w3ipfs_gateway_url, settings.max_file_bytes, accounts, ledger,
-                      downloader),
+            PinByCID(accounts, ledger),
+            PinFolder(settings.max_file_bytes, accounts, ledger, downloader),
             catchup, Workspaces(accounts, admins, intake.channels, intake.auto_pins_in,
                                 installations), role=role, queue=queue, installations=installations,
             listing=PinListing(accounts, ledger, admins, scopes,

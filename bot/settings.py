@@ -51,9 +51,8 @@ class Settings(BaseSettings):
     w3ipfs_api_url: str = Field(DEFAULT_API_URL, validation_alias=_env("W3IPFS_API_URL"))
     w3ipfs_api_key: SecretStr | None = Field(None, validation_alias=_env("W3IPFS_API_KEY"))
     w3ipfs_secret_key: SecretStr | None = Field(None, validation_alias=_env("W3IPFS_SECRET_KEY"))
-    w3ipfs_gateway_url: str = Field(
-        "https://gateway.w3ipfs.aioz.network", validation_alias=_env("W3IPFS_GATEWAY_URL")
-    )
+    #: Unset: each account's own gateway (`GET /gateways/`), else the public gateway.
+    w3ipfs_gateway_url: str | None = Field(None, validation_alias=_env("W3IPFS_GATEWAY_URL"))
     w3ipfs_timeout: float = Field(30.0, gt=0, validation_alias=_env("W3IPFS_TIMEOUT"))
     w3ipfs_upload_timeout: float = Field(
         600.0, gt=0, validation_alias=_env("W3IPFS_UPLOAD_TIMEOUT")
@@ -142,7 +141,7 @@ class Settings(BaseSettings):
     #: that `pinbot check` called "set" and `serve` verified requests with.
     @field_validator("redis_url", "slack_app_token", "encryption_key", "slack_client_id",
                      "slack_client_secret", "slack_bot_token", "slack_signing_secret",
-                     "w3ipfs_api_key", "w3ipfs_secret_key", mode="before")
+                     "w3ipfs_api_key", "w3ipfs_secret_key", "w3ipfs_gateway_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -169,7 +168,9 @@ class Settings(BaseSettings):
 
     @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url", "slack_api_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip()
         if not value.startswith(("http://", "https://")) or len(value) < 10:
             raise ValueError("must be an http(s):// URL")
@@ -177,8 +178,8 @@ class Settings(BaseSettings):
 
     @field_validator("w3ipfs_api_url", "w3ipfs_gateway_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value is not None else None
 
     @field_validator("slack_api_url")
     @classmethod

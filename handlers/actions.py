@@ -43,7 +43,7 @@ def _refused(what: str, action: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    gateway = services.settings.w3ipfs_gateway_url
+    gateway = services.accounts.gateway_url
     ephemeral: dict[str, Any] = {"replace_original": False, "response_type": "ephemeral"}
 
     async def show_page(
@@ -56,7 +56,8 @@ def register(app: AsyncApp, services: Services) -> None:
                           **blocks.failure("Could not list pins", exc.user_message).as_kwargs())
             return
         shared = kwargs.get("response_type") == "in_channel"
-        message = blocks.pins_list(listing.page, query, gateway_url=gateway, shared=shared,
+        message = blocks.pins_list(listing.page, query,
+                                   gateway_url=await gateway(actor(body)[0]), shared=shared,
                                    owners=listing.owners)
         await respond(**kwargs, **message.as_kwargs())
 
@@ -86,7 +87,8 @@ def register(app: AsyncApp, services: Services) -> None:
         except W3IPFSError as exc:
             message = blocks.failure("Could not load the pin", exc.user_message)
         else:
-            message = blocks.pin_details(pin, gateway_url=gateway, owner=owner)
+            message = blocks.pin_details(pin, gateway_url=await gateway(actor(body)[0]),
+                                         owner=owner)
         await respond(**kwargs, **message.as_kwargs())
 
     async def on_share_pin(
@@ -158,7 +160,8 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         (outcome,) = await services.unpinning.unpin(client, actor(body)[0], user, [pin_id])
         if outcome.pin is not None:
-            message = blocks.unpinned_card(outcome.pin, gateway_url=gateway, by_user=user)
+            message = blocks.unpinned_card(
+                outcome.pin, gateway_url=await gateway(actor(body)[0]), by_user=user)
             await respond(replace_original=True, **message.as_kwargs())
         else:
             # A refusal concerns only the person who clicked: ephemeral, card untouched.

@@ -25,7 +25,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await services.health.run()
         data = await services.listing.home_data(client, team, user,
                                                services.health.keys_state)
-        view = blocks.home_view(data, gateway_url=services.settings.w3ipfs_gateway_url)
+        view = blocks.home_view(data, gateway_url=await services.accounts.gateway_url(team))
         await replies.publish_home(client, user, view)
 
     @app.event("app_home_opened")
@@ -69,7 +69,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if verb == "details":
             await replies.open_view(client, trigger, blocks.details_modal(
-                pin, gateway_url=services.settings.w3ipfs_gateway_url, owner=owner))
+                pin, gateway_url=await services.accounts.gateway_url(team), owner=owner))
             return
         verdict = (await services.unpinning.can_unpin(client, team, user, [pin]))[pin.id]
         if verdict is not None:

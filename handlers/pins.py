@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    gateway = services.settings.w3ipfs_gateway_url
+    gateway = services.accounts.gateway_url
 
     @app.command("/pins")
     async def on_pins(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
@@ -44,11 +44,13 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             if isinstance(parsed, PinDetails):
                 pin, owner = await services.listing.details(parsed.pin_id, team)
-                message = blocks.pin_details(pin, gateway_url=gateway, owner=owner)
+                message = blocks.pin_details(pin, gateway_url=await gateway(team),
+                                             owner=owner)
             else:
                 query = parsed.for_context(command.get("user_id"), command.get("channel_id"))
                 listing = await services.listing.list_pins(query, team)
-                message = blocks.pins_list(listing.page, query, gateway_url=gateway,
+                message = blocks.pins_list(listing.page, query,
+                                           gateway_url=await gateway(team),
                                            owners=listing.owners)
         except NotFoundError:
             message = blocks.unknown_pin(parsed.pin_id if isinstance(parsed, PinDetails)

@@ -13,6 +13,7 @@ from ..keys import KeyVault, KeyVaultError
 from ..store import Ledger, LedgerUnavailable
 from ..store.ledger import WorkspaceKeys
 from ..w3ipfs import AuthenticationError, W3IPFSClient
+from ..w3ipfs.gateways import GatewayResolver
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,12 @@ CLIENT_TTL = 60.0
 
 
 class Accounts:
-    def __init__(self, default: W3IPFSClient, ledger: Ledger, vault: KeyVault | None) -> None:
+    def __init__(self, default: W3IPFSClient, ledger: Ledger, vault: KeyVault | None, *,
+                 gateways: GatewayResolver | None = None) -> None:
         self.default = default
         self.vault = vault
+        #: Where gateway links point (W3IPFS_GATEWAY_URL, else each account's own gateway).
+        self.gateways = gateways or GatewayResolver(None)
         self.keys = WorkspaceKeys(ledger)
         self._clients: dict[str, tuple[float, W3IPFSClient]] = {}
 
@@ -61,6 +65,15 @@ class Accounts:
                 raise AuthenticationError(str(exc)) from None
         self._clients[team_id] = (time.monotonic(), client)
         return client
+
+    async def gateway_url(self, team_id: str) -> str:
+        """The gateway base for this workspace's links: its account's, since per-workspace
+        keys mean per-workspace gateways. Never raises (a link is not worth a failed card)."""
+        try:
+            client = await self.client_for(team_id)
+        except (LedgerUnavailable, AuthenticationError):
+            return self.gateways.default
+        return await self.gateways.url_for(client)
 
     async def uses_own_keys(self, team_id: str) -> bool:
         """Whether the workspace pins into an account of its own (not the shared env one)."""

@@ -26,8 +26,7 @@ WAIT_FIRST, WAIT_MAX = 1.0, 30.0
 
 
 class PinByCID:
-    def __init__(self, gateway_url: str, accounts: Accounts, ledger: Ledger) -> None:
-        self.gateway_url = gateway_url
+    def __init__(self, accounts: Accounts, ledger: Ledger) -> None:
         self.accounts = accounts
         self.ledger = ledger
 
@@ -62,7 +61,7 @@ class PinByCID:
     async def _show_existing(self, lease: Lease, record: PinRecord) -> Next:
         owner = blocks.Owner(record.user_id, record.channel_id)
         await self._answer(lease, blocks.pin_card(
-            record.as_pin(), gateway_url=self.gateway_url,
+            record.as_pin(), gateway_url=await self.accounts.gateway_url(record.team_id),
             note=f"The team already has this CID ({owner.describe() or 'pinned before'}); "
                  "not pinned again."))
         return Next("done")
@@ -133,6 +132,7 @@ class PinByCID:
                 "The pinning service reported this pin as "
                 f"`{blocks.escape(outcome.pin.status or 'failed')}`. Try `/pin` again later."))
             return Next("failed")
-        await self._answer(lease, blocks.pin_card(outcome.pin, gateway_url=self.gateway_url,
+        gateway = await self.accounts.gateway_url(job.team_id)
+        await self._answer(lease, blocks.pin_card(outcome.pin, gateway_url=gateway,
                                                   shared_by=req.user_id))
         return Next("done")

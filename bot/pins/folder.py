@@ -45,9 +45,8 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 
 class PinFolder:
-    def __init__(self, gateway_url: str, max_file_bytes: int, accounts: Accounts,
-                 ledger: Ledger, downloader: SlackDownloader) -> None:
-        self.gateway_url = gateway_url
+    def __init__(self, max_file_bytes: int, accounts: Accounts, ledger: Ledger,
+                 downloader: SlackDownloader) -> None:
         self.max_file_bytes = max_file_bytes
         self.accounts = accounts
         self.ledger = ledger
@@ -163,7 +162,8 @@ class PinFolder:
         if plan["skipped"]:
             listing += "\nSkipped: " + ", ".join(blocks.escape(n) for n in plan["skipped"][:10])
         await update(slack.client, job.card_channel, job.card_ts, blocks.pin_card(
-            outcome.pin, gateway_url=self.gateway_url, file_name=plan["folder"],
+            outcome.pin, gateway_url=await self.accounts.gateway_url(job.team_id),
+            file_name=plan["folder"],
             size=int(plan["total"]), shared_by=req.user_id, note=listing))
         return Next("done")
 

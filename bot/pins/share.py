@@ -69,7 +69,6 @@ SLACK_RETRY_DELAYS = (3.0, 30.0, 120.0)
 
 @dataclass(frozen=True, slots=True)
 class ShareSettings:
-    gateway_url: str
     max_file_bytes: int
     max_event_age: float
     progress_interval: float
@@ -209,10 +208,10 @@ class PinSharedFile:
             log.info("file %s: %s already told where its pin is", file.id, req.channel_id)
             return Next("done")
         if record.state == "pinned":
-            message = self._already(record, file, req.channel_id, req.user_id)
+            message = await self._already(record, file, req.channel_id, req.user_id)
             if same_message:
                 await ephemeral(slack.client, req.channel_id, req.user_id, blocks.pin_card(
-                    record.as_pin(), gateway_url=self.settings.gateway_url,
+                    record.as_pin(), gateway_url=await self.accounts.gateway_url(req.team_id),
                     file_name=file.name, size=file.size, verified=record.verified,
                     note="Already pinned; the card is in this message's thread."),
                     thread_ts=thread)
@@ -240,12 +239,13 @@ class PinSharedFile:
             f"*{blocks.escape(file.name)}* is being pinned{where}; {card}. "
             "This message will show the result.", emoji=":hourglass_flowing_sand:")
 
-    def _already(self, record: PinRecord, file: SlackFile, channel: str,
-                 user: str) -> blocks.Message:
+    async def _already(self, record: PinRecord, file: SlackFile, channel: str,
+                       user: str) -> blocks.Message:
         where = (f" (first pinned in <#{record.channel_id}>)"
                  if record.channel_id and record.channel_id != channel else "")
         return blocks.pin_card(
-            record.as_pin(), gateway_url=self.settings.gateway_url, file_name=file.name,
+            record.as_pin(), gateway_url=await self.accounts.gateway_url(record.team_id),
+            file_name=file.name,
             size=file.size, shared_by=user, verified=record.verified,
             note=f"Already pinned{where}; not uploaded again.")
 
@@ -274,7 +274,7 @@ class PinSharedFile:
         file = await self._file_or_none(slack.client, req.file_id)
         if job.card_channel and job.card_ts and file is not None:
             await update(slack.client, job.card_channel, job.card_ts,
-                         self._already(record, file, req.channel_id, req.user_id))
+                         await self._already(record, file, req.channel_id, req.user_id))
         return Next("done")
 
     @staticmethod
@@ -352,7 +352,8 @@ class PinSharedFile:
             # The pin exists; only the record waits. Show it now, and keep trying to record
             # what only this run knows (the verified CID) rather than lose it to a lookup.
             await update(slack.client, card_channel, card_ts, blocks.pin_card(
-                outcome.pin, gateway_url=self.settings.gateway_url, file_name=file.name,
+                outcome.pin, gateway_url=await self.accounts.gateway_url(job.team_id),
+                file_name=file.name,
                 size=file.size, shared_by=req.user_id, verified=outcome.verified,
                 local_cid=outcome.local_cid or None, note=(
                     "pinbot's database is unavailable: this pin will be added to the team's "
@@ -482,7 +483,7 @@ class PinSharedFile:
                     f"{blocks.duration(self.settings.status_poll_seconds)}; `/pins {pin.id}` "
                     "shows the current status.")
         card = blocks.pin_card(
-            pin, gateway_url=self.settings.gateway_url,
+            pin, gateway_url=await self.accounts.gateway_url(job.team_id),
             file_name=file.name if file else record.name,
             size=file.size if file else record.size, shared_by=req.user_id,
             verified=verified, local_cid=job.result.get("local_cid") or None, note=note,

@@ -45,6 +45,7 @@ from .errors import (
     W3IPFSError,
     outcome_unknown,
 )
+from .gateways import LOOKUP_TIMEOUT, Gateway, fingerprint, parse_gateways
 from .models import Pin, PinnedFilter, PinPage, SortBy, SortOrder
 from .multipart import ByteSource, FilePart, MultipartStream, ProgressCallback, source_size
 
@@ -625,3 +626,20 @@ class W3IPFSClient:
         """Remove a pin. Returns the pin as the service reports it afterwards."""
         data = await self._send("DELETE", f"/pinning/unpin/{_pin_segment(pin_id)}")
         return _as_model(Pin, data)
+
+    # -- gateways (links to pinned content) -------------------------------------------------
+
+    @property
+    def account_fingerprint(self) -> str:
+        """A non-secret name for the account these keys open (cache keys, never logged keys)."""
+        return fingerprint(self.api_url, self._api_key.get_secret_value())
+
+    async def gateways(self) -> list[Gateway]:
+        """`GET /gateways/`: the account's public and dedicated gateways, read defensively
+        (`bot.w3ipfs.gateways.parse_gateways`). Asked once, without retries: a card may be
+        waiting, and the caller falls back to the public gateway on any error."""
+        data = await self._send(
+            "GET", "/gateways/", params={"offset": 0, "limit": 50, "type": "all"},
+            can_retry=False, request_timeout=httpx.Timeout(LOOKUP_TIMEOUT),
+        )
+        return parse_gateways(data)

@@ -41,6 +41,9 @@ from aleph_cid import hash_folder
 from bot.cid import InvalidCIDError, StreamingCID, parse_cid
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+#: What `GET /gateways/` lists for an account no test configured: the public gateway only.
+PUBLIC_GATEWAY = {"name": "AIOZ Pin public gateway", "host": "gateway.w3ipfs.aioz.network",
+                  "type": "Public", "bandwidth": 0, "operation": "Running", "active": True}
 AUTH_MESSAGE = "Congratulations! You are communicating with the Web3 IPFS API!"
 FAULT_KINDS = {
     "500", "502", "503", "429", "401", "hang", "html", "reset", "truncated", "bad_json",
@@ -127,6 +130,10 @@ class W3IPFSEmulator:
         self.content_sizes: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
         self.faults: deque[Fault] = deque()
+        #: Per account (api key): the gateways `GET /gateways/` lists (see `set_gateways`).
+        self.gateways: dict[str, list[dict[str, Any]]] = {}
+        #: Per account: a whole response body that replaces the listing (junk, for tests).
+        self.gateway_bodies: dict[str, Any] = {}
         self._reads_left: dict[str, int] = {}
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -143,7 +150,21 @@ class W3IPFSEmulator:
         self.faults.append(fault)
         return fault
 
+    def set_gateways(self, gateways: list[dict[str, Any]] | None = None, *,
+                     body: Any = None, api_key: str | None = None) -> None:
+        """What `GET /gateways/` answers for an account (default: the first one): `gateways`
+        in the documented shape, or any JSON `body` instead (a service answering junk).
+        Failures are ordinary faults: `inject("500", path="/gateways")`."""
+        key = api_key or next(iter(self.accounts))
+        self.gateways[key] = list(gateways or [])
+        if body is None:
+            self.gateway_bodies.pop(key, None)
+        else:
+            self.gateway_bodies[key] = body
+
     def reset(self) -> None:
+        self.gateways.clear()
+        self.gateway_bodies.clear()
         self.pins.clear()
         self.content_sizes.clear()
         self.requests.clear()
@@ -193,11 +214,14 @@ class W3IPFSEmulator:
         r.add_get("/api/pinning/pins", self.list_pins)
         r.add_delete("/api/pinning/unpin/{pin_id}", self.unpin)
         r.add_get("/api/pinning/{pin_id}", self.get_pin)
+        r.add_get("/api/gateways/", self.list_gateways)
+        r.add_get("/api/gateways", self.list_gateways)
         r.add_post("/_emulator/faults", self._ctl_faults)
         r.add_post("/_emulator/reset", self._ctl_reset)
         r.add_get("/_emulator/requests", self._ctl_requests)
         r.add_get("/_emulator/pins", self._ctl_pins)
         r.add_post("/_emulator/accounts", self._ctl_accounts)
+        r.add_post("/_emulator/gateways", self._ctl_gateways)
         return app
 
     @web.middleware
@@ -500,6 +524,25 @@ class W3IPFSEmulator:
         totals = {"files": len(pins), "size": sum(p["size"] for _, p in pins)}
         return _json({"data": {"totals": totals, "pins": page}, "status": "success"})
 
+    async def list_gateways(self, request: web.Request) -> web.Response:
+        """The account's public and dedicated gateways (vendor docs, w3ipfs-api/gateways.md):
+        `type` filters (Public, Dedicated, all), `offset`/`limit` page (default 10)."""
+        account = request[ACCOUNT]
+        if account in self.gateway_bodies:
+            return _json(self.gateway_bodies[account])
+        gateways = self.gateways.get(account, [PUBLIC_GATEWAY])
+        kind = request.query.get("type", "all").lower()
+        if kind != "all":
+            gateways = [g for g in gateways if str(g.get("type", "")).lower() == kind]
+        try:
+            offset = max(0, int(request.query.get("offset", "0")))
+            limit = max(1, int(request.query.get("limit", "10")))
+        except ValueError:
+            return _error(400, "offset and limit must be numbers")
+        return _json({"data": {"totals": len(gateways),
+                               "gateways": gateways[offset:offset + limit]},
+                      "status": "success"})
+
     async def unpin(self, request: web.Request) -> web.Response:
         pin = self._find(request[ACCOUNT], request.match_info["pin_id"])
         if pin is None:
@@ -536,6 +579,12 @@ class W3IPFSEmulator:
         return _json({"status": "success", "data": {
             "count": len(pins), "cids": len({p["cid"] for p in pins}),
         }})
+
+    async def _ctl_gateways(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.set_gateways(body.get("gateways"), body=body.get("body"),
+                          api_key=body.get("api_key"))
+        return _json({"status": "success"})
 
     async def _ctl_accounts(self, request: web.Request) -> web.Response:
         body = await request.json()

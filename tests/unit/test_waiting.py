@@ -28,6 +28,7 @@ from bot.store import Ledger, upgrade
 from bot.store.ledger import STALE_CLAIM, utcnow
 from bot.store.models import PinRow
 from bot.w3ipfs import Pin, W3IPFSClient
+from bot.w3ipfs.gateways import GatewayResolver
 from pinbot.emulators.slack import FakeFile, SlackEmulator
 
 TEAM = "T0TEST"
@@ -79,15 +80,15 @@ async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
     # Never called in these steps: a client to a port where nothing listens.
     w3ipfs = W3IPFSClient("http://127.0.0.1:9", "unused-key", "unused-secret")
-    accounts = Accounts(w3ipfs, ledger, None)
-    settings = share.ShareSettings(gateway_url="https://gw.example", max_file_bytes=1 << 30,
+    accounts = Accounts(w3ipfs, ledger, None, gateways=GatewayResolver("https://gw.example"))
+    settings = share.ShareSettings(max_file_bytes=1 << 30,
                                    max_event_age=3600, progress_interval=1.0,
                                    status_poll_interval=5.0, status_poll_seconds=3600)
     downloader = SlackDownloader(SecretStr(slack.bot_token), ["127.0.0.1"])
     try:
         yield Scene(slack, ledger, JobStore(ledger), Workspace(TEAM, client, "UBOT"),
                     share.PinSharedFile(settings, accounts, ledger, downloader),
-                    by_cid.PinByCID("https://gw.example", accounts, ledger))
+                    by_cid.PinByCID(accounts, ledger))
     finally:
         await w3ipfs.aclose()
         await ledger.close()
