@@ -17,7 +17,11 @@ REDIS_URL = os.environ.get("PINBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 @asynccontextmanager
 async def fresh_redis() -> AsyncIterator[str]:
     """A Redis database number of its own (flushed before and after), as a URL."""
-    db = random.randint(1, 15)
+    # Under pytest-xdist each worker draws from its own numbers, so two workers never share one.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker) if worker.isdigit() else 0
+    db = random.choice([d for d in range(1, 16) if d % workers == index % workers] or [1])
     url = f"{REDIS_URL.rstrip('/')}/{db}"
     client = redis.from_url(url)
     try:
