@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -37,6 +38,7 @@ from .text import escape as escape
 from .text import inline_name as inline_name
 from .text import neutralise
 from .text import plain as plain
+from .units import policy_duration
 from .w3ipfs import Pin, PinPage, PinState, Totals
 
 # Action ids: the contract between these messages and handlers/actions.py.
@@ -402,6 +404,40 @@ def unpin_result(outcomes: Sequence[UnpinOutcome], by_user: str | None = None) -
 def unpinned_card(pin: Pin, *, gateway_url: str, by_user: str) -> Message:
     """A result card after its Unpin button: same card, new state, who did it."""
     return pin_card(pin, gateway_url=gateway_url, note=f"Unpinned by <@{by_user}>")
+
+
+def _policy(retention_seconds: int | None) -> str:
+    return f"{policy_duration(retention_seconds)} " if retention_seconds else ""
+
+
+def slack_date(when: datetime) -> str:
+    """A date Slack shows in each reader's own time zone (UTC where it cannot)."""
+    return (f"<!date^{int(when.timestamp())}^{{date_long_pretty}} at {{time}}"
+            f"|{short_date(when)}>")
+
+
+def retention_unpinned_card(
+    pin: Pin, *, gateway_url: str, file_name: str | None, size: int | None,
+    shared_by: str | None, verified: bool | None, retention_seconds: int | None,
+) -> Message:
+    """A card whose pin the retention sweep unpinned: same card, new state, which policy."""
+    return pin_card(pin, gateway_url=gateway_url, file_name=file_name, size=size,
+                    shared_by=shared_by, verified=verified,
+                    note=f"Unpinned by the channel's {_policy(retention_seconds)}retention policy")
+
+
+def expiry_notice(pin_id: str, name: str, expires_at: datetime,
+                  retention_seconds: int | None) -> Message:
+    """The 24-hour notice in a file's thread, with a Keep button (the pin's owner or an
+    admin may press it)."""
+    policy = f"this channel's {_policy(retention_seconds)}policy"
+    shown = inline_name(name if neutralise(name) else pin_id, 200)
+    text = (f":hourglass: *{shown}* will be unpinned on {slack_date(expires_at)} by {policy}. "
+            "Press *Keep* to keep it pinned.")
+    return _render(f"{shown} will be unpinned on {short_date(expires_at)} by {policy}", [
+        SectionBlock(text=_md(text)),
+        ActionsBlock(elements=[keep_button(pin_id)]),
+    ])
 
 
 def notice(text: str, *, emoji: str = ":information_source:") -> Message:

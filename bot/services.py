@@ -26,6 +26,7 @@ from .pins.accounts import Accounts
 from .pins.by_cid import PinByCID
 from .pins.catchup import CatchUp
 from .pins.cleanup import TeamCleanup
+from .pins.expiry import Expiry
 from .pins.folder import PinFolder
 from .pins.intake import Intake
 from .pins.listing import PinListing
@@ -179,7 +180,9 @@ class Services:
         )
         # What each sweep does, in order: retention (unpin what expired, then the 24-hour
         # notices), then the audit of the ledger against the service.
-        sweep_steps: list[Step] = []
+        sweep_steps: list[Step] = [
+            *Expiry(accounts, ledger, slack, rate_per_minute=settings.api_rate).steps(),
+        ]
         services.sweeper.steps.extend(sweep_steps)
         if role == "worker" or not settings.redis_url:
             services.runner = JobRunner(

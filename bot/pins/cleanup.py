@@ -13,7 +13,6 @@ the signed request, and the filters only narrow that team's rows.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -28,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import blocks
 from ..ids import SlackId, is_slack_id, parse_json
+from ..pacing import RateLimiter as RateLimiter
 from ..permissions import Admins
 from ..slack import replies
 from ..store import Ledger, LedgerUnavailable, PinRecord
@@ -190,20 +190,6 @@ async def candidates(ledger: Ledger, team_id: str, flt: CleanupFilter) -> list[P
         offset += len(rows)
         if not rows or offset >= total:
             return out
-
-
-class RateLimiter:
-    """At most `per_minute` calls per minute, evenly spaced (the API counts per key)."""
-
-    def __init__(self, per_minute: float) -> None:
-        self.interval = 60.0 / per_minute
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        if self._next > now:
-            await asyncio.sleep(self._next - now)
-        self._next = max(now, self._next) + self.interval
 
 
 @dataclass
