@@ -31,8 +31,10 @@ from slack_sdk.models.blocks import (
 )
 
 from .commands import USAGE, PinsQuery
-from .format import gateway_link, human_size, short_cid, short_date
+from .format import decimal_size, gateway_link, human_size, short_cid, short_date
 from .ids import is_slack_id
+from .store.policies import ChannelPolicy
+from .store.stats import Expiring, MonthUse, UseRow
 from .text import cut as cut
 from .text import escape as escape
 from .text import inline_name as inline_name
@@ -494,7 +496,8 @@ def _home_row(pin: Pin, gateway_url: str, owner: Owner | None) -> SectionBlock:
     return row
 
 
-def home_view(data: HomeData, *, gateway_url: str) -> dict[str, Any]:
+def home_view(data: HomeData, *, gateway_url: str,
+              overview: AdminOverview | None = None) -> dict[str, Any]:
     """The App Home tab: totals, key health, your pins, the team's latest, admin tools."""
     keys = {
         "ok": ":large_green_circle: Pinning keys work",
@@ -543,7 +546,122 @@ def home_view(data: HomeData, *, gateway_url: str) -> dict[str, Any]:
                          accessory=ButtonElement(text="Pinning keys…", action_id="home_keys",
                                                  value="keys")),
         ]
+        if overview is not None:
+            blocks += admin_overview(overview)
     return {"type": "home", "blocks": [b.to_dict() for b in blocks[:100]]}
+
+
+# -- App Home: the account's upkeep, for admins -----------------------------------------------
+
+#: Channels listed with their policy, and pins listed as due, before "…and N more".
+HOME_POLICY_ROWS = 20
+HOME_EXPIRING_ROWS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AdminOverview:
+    """What admins see of the account's upkeep (a part is None when it could not be read)."""
+
+    use: MonthUse | None
+    policies: Sequence[ChannelPolicy] | None
+    #: PINBOT_RETENTION in seconds (None: off) and PINBOT_QUOTA_USER_MB in bytes (None: none).
+    default_retention: float | None
+    quota_user_bytes: int | None
+    expiring: Expiring | None
+
+
+def _channel(channel_id: str | None) -> str:
+    return f"<#{channel_id}>" if is_slack_id(channel_id) else "_no channel_"
+
+
+def _person(user_id: str | None) -> str:
+    return f"<@{user_id}>" if is_slack_id(user_id) else "_someone outside Slack_"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _use_lines(rows: Sequence[UseRow], name: Any) -> str:
+    return "\n".join(f"{name(r.key)} · {human_size(r.bytes)} · {_plural(r.files, 'file')}"
+                     for r in rows) or "—"
+
+
+def _retention(seconds: float | None) -> str:
+    return f"*{policy_duration(seconds)}*" if seconds else "*off* (kept)"
+
+
+def _quota(size: int | None) -> str:
+    return f"*{decimal_size(size)}* per 30 days" if size else "*none*"
+
+
+def month_use_blocks(use: MonthUse | None) -> list[Block]:
+    """Files and bytes pinned this calendar month, and who and where most of it came from."""
+    if use is None:
+        return [SectionBlock(text=_md("This month's use is unavailable right now."))]
+    month = use.since.strftime("%B %Y")
+    blocks: list[Block] = [SectionBlock(text=_md(
+        f"*{_plural(use.files, 'file')}* · *{human_size(use.bytes)}* pinned in {month} (UTC)"))]
+    if use.files:
+        blocks.append(SectionBlock(fields=[
+            _md(cut("*Top channels*\n" + _use_lines(use.top_channels, _channel), 2000)),
+            _md(cut("*Top people*\n" + _use_lines(use.top_users, _person), 2000)),
+        ]))
+    return blocks
+
+
+def policy_blocks(overview: AdminOverview) -> list[Block]:
+    """The workspace defaults, then each channel with a policy of its own."""
+    lines = [f"Workspace default: retention {_retention(overview.default_retention)} "
+             "(`PINBOT_RETENTION`) · per-person quota "
+             f"{_quota(overview.quota_user_bytes)} (`PINBOT_QUOTA_USER_MB`)"]
+    policies = overview.policies
+    if policies is None:
+        lines.append("Channel policies are unavailable right now.")
+    elif not policies:
+        lines.append("No channel has its own policy yet: `/pin retention` and `/pin quota` "
+                     "in a channel set one.")
+    for policy in (policies or [])[:HOME_POLICY_ROWS]:
+        retention = ("follows the default" if policy.retention_seconds is None
+                     else _retention(policy.retention_seconds))
+        by = f" (set by <@{policy.updated_by}>)" if is_slack_id(policy.updated_by) else ""
+        lines.append(f"{_channel(policy.channel_id)}: retention {retention} · channel quota "
+                     f"{_quota(policy.quota_bytes)}{by}")
+    if policies and len(policies) > HOME_POLICY_ROWS:
+        lines.append(f"…and {_plural(len(policies) - HOME_POLICY_ROWS, 'more channel')}")
+    return [SectionBlock(text=_md(cut("\n".join(lines), 3000)))]
+
+
+def expiring_blocks(expiring: Expiring | None) -> list[Block]:
+    """The pins retention unpins within the next 7 days, soonest first."""
+    if expiring is None:
+        text = "Expiring pins are unavailable right now."
+    elif not expiring.total:
+        text = "Nothing is due to be unpinned by retention in the next 7 days."
+    else:
+        lines = [f"*{_plural(expiring.total, 'pin')}* · *{human_size(expiring.bytes)}* due by "
+                 f"{short_date(expiring.until)} (`/pin keep <pin id>` keeps one):"]
+        lines += [f"• *{inline_name(p.name or '(unnamed)', 80)}* in {_channel(p.channel_id)} "
+                  f"· {short_date(p.expires_at)}"
+                  for p in expiring.pins[:HOME_EXPIRING_ROWS]]
+        shown = min(len(expiring.pins), HOME_EXPIRING_ROWS)
+        if expiring.total > shown:
+            lines.append(f"…and {expiring.total - shown} more")
+        text = "\n".join(lines)
+    return [SectionBlock(text=_md(cut(text, 3000)))]
+
+
+def admin_overview(overview: AdminOverview) -> list[Block]:
+    """App Home's admin sections on the account's upkeep (8 blocks at most)."""
+    def header(text: str) -> HeaderBlock:
+        return HeaderBlock(text=PlainTextObject(text=text))
+
+    return [
+        DividerBlock(), header("Workspace use this month"), *month_use_blocks(overview.use),
+        header("Retention and quotas"), *policy_blocks(overview),
+        header("Due to expire in the next 7 days"), *expiring_blocks(overview.expiring),
+    ]
+
 
 
 def details_modal(pin: Pin, *, gateway_url: str, owner: Owner | None) -> dict[str, Any]:

@@ -36,3 +36,19 @@ def short_date(when: datetime | None) -> str:
 
 def gateway_link(gateway_url: str, cid: str) -> str:
     return f"{gateway_url.rstrip('/')}/ipfs/{cid}"
+
+
+_DECIMAL = (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3))
+
+
+def decimal_size(size: int) -> str:
+    """120000000 -> '120 MB'. Decimal units, as quotas are set (`/pin quota 500MB`), so a
+    refusal's figures read the way the limit was written and add up."""
+    for unit, scale in _DECIMAL:
+        if size >= scale:
+            value = size / scale
+            shown = f"{value:.0f}" if value >= 100 else f"{value:.1f}".removesuffix(".0")
+            if value < 10:
+                shown = f"{value:.2f}".rstrip("0").rstrip(".")
+            return f"{shown} {unit}"
+    return f"{size} bytes" if size != 1 else "1 byte"

@@ -30,6 +30,7 @@ from .pins.expiry import Expiry
 from .pins.folder import PinFolder
 from .pins.intake import Intake
 from .pins.listing import PinListing
+from .pins.overview import TeamOverview
 from .pins.share import PinSharedFile, ShareSettings
 from .pins.unpin import Unpinning
 from .pins.workspace import Workspaces
@@ -40,6 +41,7 @@ from .slack.clients import SlackClients, Workspace
 from .slack_files import SlackDownloader
 from .store import Ledger, LedgerUnavailable, upgrade
 from .store.policies import ChannelPolicies
+from .store.stats import WorkspaceStats
 from .store.sweeps import SweepLeases
 from .w3ipfs import W3IPFSClient, W3IPFSError
 from .w3ipfs.gateways import GatewayResolver
@@ -85,6 +87,8 @@ class Services:
     cleanup: TeamCleanup = field(kw_only=True)
     #: Admins' per-channel retention and quota.
     policies: ChannelPolicies = field(kw_only=True)
+    #: App Home's admin sections: this month's use, policies, pins about to expire.
+    overview: TeamOverview = field(kw_only=True)
     #: The deployment-wide sweep (retention, notices, audit); every process competes for it.
     sweeper: Sweeper = field(kw_only=True)
     #: How long shutdown lets running work finish before handing it back (SIGTERM: 30 s).
@@ -174,6 +178,9 @@ class Services:
             cleanup=TeamCleanup(accounts, ledger, admins, rate_per_minute=settings.api_rate,
                                 progress_interval=settings.progress_interval),
             policies=ChannelPolicies(ledger),
+            overview=TeamOverview(WorkspaceStats(ledger), ChannelPolicies(ledger), admins,
+                                  default_retention=settings.retention,
+                                  quota_user_bytes=settings.quota_user_bytes),
             sweeper=Sweeper(SweepLeases(ledger), [], interval=settings.sweep_interval,
                             lease_seconds=min(settings.job_lease,
                                               max(2.0, settings.sweep_interval * 2))),

@@ -25,7 +25,8 @@ def register(app: AsyncApp, services: Services) -> None:
         await services.health.run()
         data = await services.listing.home_data(client, team, user,
                                                services.health.keys_state)
-        view = blocks.home_view(data, gateway_url=await services.accounts.gateway_url(team))
+        view = blocks.home_view(data, gateway_url=await services.accounts.gateway_url(team),
+                                overview=await services.overview.for_admin(client, team, user))
         await replies.publish_home(client, user, view)
 
     @app.event("app_home_opened")
