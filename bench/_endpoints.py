@@ -28,12 +28,8 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-try:  # the emulators ship in pinbot/ (older trees kept them in tests/)
-    from pinbot.emulators.slack import SlackEmulator
-    from pinbot.emulators.w3ipfs import W3IPFSEmulator
-except ImportError:  # pragma: no cover
-    from tests.emulators.slack import SlackEmulator  # type: ignore[no-redef]
-    from tests.emulators.w3ipfs import W3IPFSEmulator  # type: ignore[no-redef]
+from pinbot.emulators.slack import SlackEmulator  # noqa: E402
+from pinbot.emulators.w3ipfs import W3IPFSEmulator  # noqa: E402
 
 KEY, SECRET = "bench-key", "bench-secret"
 CARD_METHODS = ("chat.update", "chat.postMessage")
