@@ -8,6 +8,9 @@ Errors are one line on stderr, never a traceback; exit codes let scripts tell fa
 `pinbot check` exits with the code of its first failed check in the order it prints them:
 3 a setting missing or malformed, 4 a key or token refused, 6 a service unreachable, 1 anything
 else (a Slack scope missing, a database schema not at the latest revision).
+
+`pinbot audit` has its own three (bot.cli_ledger): 0 no drift, 1 drift, 2 it could not tell
+(usage, configuration, the database or the service unreachable).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __doc__ as package_doc
-from . import checks, logs
+from . import checks, cli_ledger, logs
 from .app import Registrar
 from .cid import InvalidCIDError, StreamingCID, parse_cid, same_content
 from .format import gateway_link, human_size, short_cid, short_date
@@ -421,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pin_ids", nargs="+", metavar="PIN_ID")
     json_flag(p)
     p.set_defaults(handler=cmd_unpin)
+
+    cli_ledger.add_parsers(add, json_flag)
     return parser
 
 
@@ -471,13 +476,15 @@ def main(
             revision = upgrade_database(settings)
             sys.stdout.write(f"database schema at revision {revision} (latest)\n")
             return
-        if args.command == "check":
+        if getattr(args, "ledger_command", None) is not None:
+            code = asyncio.run(args.ledger_command(settings, args))
+        elif args.command == "check":
             code = asyncio.run(cmd_check(settings, args))
         else:
             code = asyncio.run(_with_client(settings, args.handler, args))
     except (ConfigError, LedgerUnavailable, SchemaError, QueueUnavailable,
             KeyVaultError) as exc:
-        _fail(str(exc), EXIT_CONFIG)
+        _fail(str(exc), cli_ledger.AUDIT_FAILED if args.command == "audit" else EXIT_CONFIG)
     except CLIError as exc:
         _fail(str(exc), exc.code)
     except W3IPFSError as exc:

@@ -144,6 +144,11 @@ class Cleanup:
 
 
 @dataclass(frozen=True, slots=True)
+class Audit:
+    """`/pins audit`: the audit's summary for this workspace (admins)."""
+
+
+@dataclass(frozen=True, slots=True)
 class PinDetails:
     pin_id: str
 
@@ -166,6 +171,7 @@ USAGE = {
         "*`/pins [mine|here] [all|pinned|unpinned] [sort:created_at|size|name] [asc|desc]`* "
         "lists the team's pins, 10 per page: `mine` only yours, `here` only this channel's.\n"
         "*`/pins cleanup`* (admins) removes old or large pins after a preview.\n"
+        "*`/pins audit`* (admins) shows where the ledger and the pinning service disagree.\n"
         "*`/pins <pin id>`* shows one pin. *`/pins find <text>`* searches names "
         "(or `key=value` metadata).\n"
         "Example: `/pins mine pinned sort:size desc`"
@@ -217,12 +223,17 @@ def parse_pin(text: str) -> PinCID | AutoPin | Setup:
     return PinCID(candidate, name)
 
 
-def parse_pins(text: str) -> PinsQuery | PinDetails | Cleanup:
+def parse_pins(text: str) -> PinsQuery | PinDetails | Cleanup | Audit:
     words = text.split()
     if words and _is_help(words):
         raise HelpRequested("/pins")
     if len(words) == 1 and words[0].lower() == "cleanup":
         return Cleanup()
+    if words and words[0].lower() == "audit":
+        if len(words) > 1:
+            raise CommandError("`/pins audit` takes nothing more: it shows this workspace's "
+                               "audit summary.")
+        return Audit()
     if words and words[0].lower() == "find":
         search = text.strip()[4:].strip()
         if not search:

@@ -23,6 +23,7 @@ from .jobs.sweeper import Step, Sweeper
 from .keys import KeyVault
 from .permissions import Admins, Scopes
 from .pins.accounts import Accounts
+from .pins.audit import LedgerAudit
 from .pins.by_cid import PinByCID
 from .pins.catchup import CatchUp
 from .pins.cleanup import TeamCleanup
@@ -89,6 +90,8 @@ class Services:
     policies: ChannelPolicies = field(kw_only=True)
     #: App Home's admin sections: this month's use, policies, pins about to expire.
     overview: TeamOverview = field(kw_only=True)
+    #: The ledger compared with the service: `pinbot audit`, the sweep's step, `/pins audit`.
+    audit: LedgerAudit = field(kw_only=True)
     #: The deployment-wide sweep (retention, notices, audit); every process competes for it.
     sweeper: Sweeper = field(kw_only=True)
     #: How long shutdown lets running work finish before handing it back (SIGTERM: 30 s).
@@ -181,6 +184,10 @@ class Services:
             overview=TeamOverview(WorkspaceStats(ledger), ChannelPolicies(ledger), admins,
                                   default_retention=settings.retention,
                                   quota_user_bytes=settings.quota_user_bytes),
+            audit=LedgerAudit(accounts, ledger, slack, admins, SweepLeases(ledger),
+                              rate_per_minute=settings.api_rate,
+                              recheck_after=settings.sweep_interval,
+                              multi_workspace=settings.oauth),
             sweeper=Sweeper(SweepLeases(ledger), [], interval=settings.sweep_interval,
                             lease_seconds=min(settings.job_lease,
                                               max(2.0, settings.sweep_interval * 2))),
@@ -189,6 +196,7 @@ class Services:
         # notices), then the audit of the ledger against the service.
         sweep_steps: list[Step] = [
             *Expiry(accounts, ledger, slack, rate_per_minute=settings.api_rate).steps(),
+            services.audit.step(),
         ]
         services.sweeper.steps.extend(sweep_steps)
         if role == "worker" or not settings.redis_url:

@@ -1,4 +1,5 @@
-"""`/pins [mine|here] [filters]` lists the team's pins; `/pins <pin id>` shows one."""
+"""`/pins [mine|here] [filters]` lists the team's pins; `/pins <pin id>` shows one;
+`/pins audit` (admins) summarises the audit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.commands import Cleanup, PinDetails, PinsQuery, parse_pins
+from bot.commands import Audit, Cleanup, PinDetails, PinsQuery, parse_pins
 from bot.services import Services
 from bot.store import LedgerUnavailable
 from bot.w3ipfs import NotFoundError, W3IPFSError
@@ -35,7 +36,20 @@ def register(app: AsyncApp, services: Services) -> None:
                                   command.get("trigger_id", ""), command.get("team_id", ""),
                                   command.get("user_id", ""))
             return
+        if isinstance(parsed, Audit):
+            services.tasks.submit("/pins audit", audit, command, respond, client)
+            return
         services.tasks.submit("/pins", pins, parsed, command, respond)
+
+    async def audit(command: dict[str, Any], respond: AsyncRespond,
+                    client: AsyncWebClient) -> None:
+        try:
+            message = await services.audit.report(client, command.get("team_id", ""),
+                                                  command.get("user_id", ""))
+        except LedgerUnavailable as exc:
+            log.warning("/pins audit failed: %s", exc)
+            message = blocks.failure("Could not show the audit", exc.user_message)
+        await respond(response_type="ephemeral", **message.as_kwargs())
 
     async def pins(
         parsed: PinsQuery | PinDetails, command: dict[str, Any], respond: AsyncRespond
