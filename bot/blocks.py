@@ -33,6 +33,8 @@ from slack_sdk.models.blocks import (
 from .commands import USAGE, PinsQuery
 from .format import decimal_size, gateway_link, human_size, short_cid, short_date
 from .ids import is_slack_id
+from .quotas import WINDOW as QUOTA_WINDOW
+from .quotas import QuotaRefusal, QuotaUse
 from .store.policies import ChannelPolicy
 from .store.stats import Expiring, MonthUse, UseRow
 from .text import cut as cut
@@ -40,7 +42,7 @@ from .text import escape as escape
 from .text import inline_name as inline_name
 from .text import neutralise
 from .text import plain as plain
-from .units import policy_duration
+from .units import policy_duration, spoken_duration
 from .w3ipfs import Pin, PinPage, PinState, Totals
 
 # Action ids: the contract between these messages and handlers/actions.py.
@@ -497,8 +499,10 @@ def _home_row(pin: Pin, gateway_url: str, owner: Owner | None) -> SectionBlock:
 
 
 def home_view(data: HomeData, *, gateway_url: str,
+              your_use: QuotaUse | None = None,
               overview: AdminOverview | None = None) -> dict[str, Any]:
-    """The App Home tab: totals, key health, your pins, the team's latest, admin tools."""
+    """The App Home tab: totals, key health, your pins and use, the team's latest, admin
+    tools."""
     keys = {
         "ok": ":large_green_circle: Pinning keys work",
         "keys rejected": ":red_circle: The pinning service rejects the keys: pins will fail",
@@ -520,6 +524,8 @@ def home_view(data: HomeData, *, gateway_url: str,
         blocks += [_home_row(p, gateway_url, data.owners.get(p.id)) for p in data.mine[:10]]
     else:
         blocks.append(SectionBlock(text=_md("You have not pinned anything yet.")))
+    if your_use is not None:
+        blocks.append(ContextBlock(elements=[_md(quota_use_line(your_use))]))
     blocks += [DividerBlock(), HeaderBlock(text=PlainTextObject(text="The team's latest"))]
     if data.latest:
         blocks += [_home_row(p, gateway_url, data.owners.get(p.id)) for p in data.latest[:10]]
@@ -836,3 +842,60 @@ def shortcut_choice(count: int, value: str) -> Message:
             ButtonElement(text="Pin as folder", action_id=PIN_FOLDER, value=value),
         ]),
     ])
+
+
+# -- quotas ------------------------------------------------------------------------------------
+
+def _window() -> str:
+    return spoken_duration(QUOTA_WINDOW.total_seconds())
+
+
+def quota_refusal(refusal: QuotaRefusal) -> Message:
+    """Why a file was not pinned: which quota, what is used, the file's size, and when space
+    frees up (in each reader's time zone) or what to do instead."""
+    name = inline_name(refusal.name, 200)
+    limit, used = decimal_size(refusal.limit), decimal_size(refusal.used)
+    head = f"*{name}* ({decimal_size(refusal.size)}) was not pinned: "
+    if refusal.which == "user":
+        whose, remedy = f"your {limit}", "unpin something with `/pins mine`"
+        head += f"you have used {used} of your {limit} for {_window()}."
+    else:
+        whose, remedy = f"<#{refusal.channel_id}>'s quota of {limit}", (
+            "an admin can change the quota with `/pin quota`")
+        head += (f"<#{refusal.channel_id}> has used {used} of its {limit} for {_window()} "
+                 "(the channel's quota).")
+    if refusal.frees_at is None:
+        tail = f" The file alone is larger than {whose}."
+    else:
+        tail = f" Space frees up on {slack_date(refusal.frees_at)}, or {remedy}."
+    return notice(head + tail, emoji=":no_entry_sign:")
+
+
+def quota_use_line(use: QuotaUse) -> str:
+    """A person's use over the window: "450 MB of your 500 MB", or without a quota."""
+    if use.limit is None:
+        return (f"You pinned *{decimal_size(use.used)}* in the last {_window()} "
+                "(no personal quota).")
+    bar = progress_bar(min(1.0, use.used / use.limit), 10)
+    return (f"You have used *{decimal_size(use.used)}* of your {decimal_size(use.limit)} "
+            f"for {_window()} `{bar}`")
+
+
+def quota_status(channel: str, channel_use: QuotaUse, user_use: QuotaUse) -> Message:
+    """`/pin quota`: the channel's quota and the asking person's own use."""
+    if channel_use.limit is None:
+        here = (f"<#{channel}> has no quota ({decimal_size(channel_use.used)} pinned here in "
+                f"the last {_window()}). Admins can set one with `/pin quota 2GB`.")
+    else:
+        here = (f"<#{channel}>'s quota is *{decimal_size(channel_use.limit)}* per "
+                f"{_window()}; *{decimal_size(channel_use.used)}* used.")
+    return notice(f"{here}\n{quota_use_line(user_use)}", emoji=":bar_chart:")
+
+
+def quota_changed(channel: str, limit: int | None) -> Message:
+    """An admin's `/pin quota <size>|off`, done."""
+    if limit is None:
+        return notice(f"<#{channel}> no longer has a quota.", emoji=":white_check_mark:")
+    return notice(f"<#{channel}>'s quota is now *{decimal_size(limit)}* per {_window()}: files "
+                  "that would go over it are refused before they are downloaded.",
+                  emoji=":white_check_mark:")

@@ -13,6 +13,7 @@ from typing import Literal
 from .cid import InvalidCIDError, parse_cid
 from .ids import is_pin_id, is_slack_id
 from .text import inline_name
+from .units import SIZE_HINT, parse_size
 
 EXAMPLE_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 PAGE_SIZE = 10
@@ -158,6 +159,15 @@ class Unpin:
     pin_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """`/pin quota [<size>|off]` in a channel: `change` False only shows the quota and the
+    person's own use; else `limit` is the new quota in bytes (None: no quota)."""
+
+    limit: int | None
+    change: bool = True
+
+
 USAGE = {
     "/pin": (
         "*`/pin <CID> [name]`* pins content that is already on IPFS.\n"
@@ -165,6 +175,8 @@ USAGE = {
         "*`/pin setup`* (admins) sets this workspace's own W3IPFS keys.\n"
         "*`/pin auto on|off`* (admins) turns automatic pinning of shared files on or off "
         "for this channel; `/pin auto` shows the setting.\n"
+        "*`/pin quota <size>|off`* (admins) limits what this channel pins per rolling 30 days "
+        "(`500MB`, `2GB`; a plain number is MB); `/pin quota` shows it and your own use.\n"
         "To pin a file, just share it in a channel where pinbot is: it replies in the thread."
     ),
     "/pins": (
@@ -193,12 +205,29 @@ def looks_like_pin_id(word: str) -> bool:
     return is_pin_id(word)
 
 
-def parse_pin(text: str) -> PinCID | AutoPin | Setup:
+def parse_quota(words: list[str]) -> Quota:
+    """`quota [<size>|off]` (the words after `/pin`); a plain number is megabytes."""
+    if len(words) == 1:
+        return Quota(None, change=False)
+    typed = " ".join(words[1:])  # `1.5 GB` arrives as two words
+    if typed.lower() in ("off", "none", "unlimited"):
+        return Quota(None)
+    example = ("Use `/pin quota 500MB` (or `2GB`, `1.5GiB`; a plain number is MB), or "
+               "`/pin quota off`.")
+    try:
+        return Quota(parse_size(typed, default_unit="mb"))
+    except ValueError:
+        raise CommandError(f"`{inline_name(typed, 40)}` is not {SIZE_HINT}. {example}") from None
+
+
+def parse_pin(text: str) -> PinCID | AutoPin | Setup | Quota:
     words = text.split()
     if _is_help(words):
         raise HelpRequested("/pin")
     if len(words) == 1 and words[0].lower() == "setup":
         return Setup()
+    if words[0].lower() == "quota":
+        return parse_quota(words)
     if words[0].lower() == "auto":
         if len(words) == 1:
             return AutoPin(None)

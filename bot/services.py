@@ -32,10 +32,12 @@ from .pins.folder import PinFolder
 from .pins.intake import Intake
 from .pins.listing import PinListing
 from .pins.overview import TeamOverview
+from .pins.quotas import ChannelQuotas
 from .pins.share import PinSharedFile, ShareSettings
 from .pins.unpin import Unpinning
 from .pins.workspace import Workspaces
 from .queue import QueueUnavailable, RedisQueue
+from .quotas import Quotas
 from .settings import Settings
 from .slack import replies
 from .slack.clients import SlackClients, Workspace
@@ -44,6 +46,7 @@ from .store import Ledger, LedgerUnavailable, upgrade
 from .store.policies import ChannelPolicies
 from .store.stats import WorkspaceStats
 from .store.sweeps import SweepLeases
+from .store.usage import Usage
 from .w3ipfs import W3IPFSClient, W3IPFSError
 from .w3ipfs.gateways import GatewayResolver
 
@@ -88,6 +91,8 @@ class Services:
     cleanup: TeamCleanup = field(kw_only=True)
     #: Admins' per-channel retention and quota.
     policies: ChannelPolicies = field(kw_only=True)
+    #: `/pin quota` and a person's use (the check itself runs in the pinning use cases).
+    quotas: ChannelQuotas = field(kw_only=True)
     #: App Home's admin sections: this month's use, policies, pins about to expire.
     overview: TeamOverview = field(kw_only=True)
     #: The ledger compared with the service: `pinbot audit`, the sweep's step, `/pins audit`.
@@ -167,12 +172,13 @@ class Services:
         catchup = CatchUp(slack, intake.watermarks, job_store, intake.auto_pins_in,
                           intake.submit, settings.max_event_age)
         admins = Admins(settings.admin_users)
+        quotas = Quotas(Usage(ledger), ChannelPolicies(ledger), settings.quota_user_bytes)
         scopes = Scopes(accounts, multi_workspace=settings.oauth)
         services = cls(
             settings, client, downloader, ledger, accounts, slack, job_store, intake,
-            PinSharedFile(share_settings, accounts, ledger, downloader),
+            PinSharedFile(share_settings, accounts, ledger, downloader, quotas),
             PinByCID(accounts, ledger),
-            PinFolder(settings.max_file_bytes, accounts, ledger, downloader),
+            PinFolder(settings.max_file_bytes, accounts, ledger, downloader, quotas),
             catchup, Workspaces(accounts, admins, intake.channels, intake.auto_pins_in,
                                 installations), role=role, queue=queue, installations=installations,
             listing=PinListing(accounts, ledger, admins, scopes,
@@ -181,6 +187,7 @@ class Services:
             cleanup=TeamCleanup(accounts, ledger, admins, rate_per_minute=settings.api_rate,
                                 progress_interval=settings.progress_interval),
             policies=ChannelPolicies(ledger),
+            quotas=ChannelQuotas(quotas, ChannelPolicies(ledger), admins),
             overview=TeamOverview(WorkspaceStats(ledger), ChannelPolicies(ledger), admins,
                                   default_retention=settings.retention,
                                   quota_user_bytes=settings.quota_user_bytes),

@@ -26,6 +26,7 @@ def register(app: AsyncApp, services: Services) -> None:
         data = await services.listing.home_data(client, team, user,
                                                services.health.keys_state)
         view = blocks.home_view(data, gateway_url=await services.accounts.gateway_url(team),
+                                your_use=await services.quotas.home_use(team, user),
                                 overview=await services.overview.for_admin(client, team, user))
         await replies.publish_home(client, user, view)
 

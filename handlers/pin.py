@@ -9,13 +9,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.commands import AutoPin, PinCID, Setup, parse_pin
+from bot.commands import AutoPin, PinCID, Quota, Setup, parse_pin
 from bot.pins.workspace import NotAllowed
 from bot.services import Services
 from bot.store import LedgerUnavailable
 
 from ._parse import parse_or_reply
 from .keys import open_keys
+from .quota import quota_command
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,11 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(parsed, AutoPin):
             await ack()
             services.tasks.submit("/pin auto", auto_pin, parsed, command, respond, client)
+            return
+        if isinstance(parsed, Quota):
+            await ack()
+            services.tasks.submit("/pin quota", quota_command, services, parsed, command,
+                                  respond, client)
             return
         await ack(response_type="ephemeral",
                   text=f":hourglass_flowing_sand: Pinning `{parsed.cid}`…")

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from .. import blocks, metrics
 from ..format import human_size
 from ..jobs import Lease, Next
+from ..quotas import Quotas
 from ..slack.clients import Workspace
 from ..slack.files import FileUnreadable, file_info
 from ..slack.replies import ephemeral, post, update
@@ -46,11 +47,12 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 class PinFolder:
     def __init__(self, max_file_bytes: int, accounts: Accounts, ledger: Ledger,
-                 downloader: SlackDownloader) -> None:
+                 downloader: SlackDownloader, quotas: Quotas | None = None) -> None:
         self.max_file_bytes = max_file_bytes
         self.accounts = accounts
         self.ledger = ledger
         self.downloader = downloader
+        self.quotas = quotas
 
     async def run(self, lease: Lease, slack: Workspace) -> Next:
         if lease.job.state == "queued":
@@ -95,6 +97,16 @@ class PinFolder:
             return await self._tell(lease, slack, blocks.notice(
                 "These files are already pinned as a folder (or being pinned): see the "
                 "message's thread.", emoji=":pushpin:"))
+        if self.quotas is not None:
+            # The folder counts as the sum of its files, checked like one file (bot.quotas).
+            refusal = await self.quotas.check(
+                job.team_id, req.user_id, req.channel_id, row_id=claim.record.id, size=total,
+                name=f"{len(usable)} files as folder {folder}", taken_over=claim.taken_over)
+            if refusal is not None:
+                log.info("not pinning folder %s: over the %s quota", folder, refusal.which)
+                await self.ledger.fail(claim.record.id, f"over the {refusal.which} quota")
+                await lease.save(error=f"refused: {refusal.which} quota")
+                return await self._tell(lease, slack, blocks.quota_refusal(refusal))
         card = job.card_ts or claim.record.reply_ts or await post(
             slack.client, req.channel_id,
             blocks.pinning(f"{len(usable)} files as folder {folder}", total),

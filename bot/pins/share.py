@@ -28,6 +28,7 @@ from .. import blocks, metrics
 from ..cid import BackgroundCID, same_content
 from ..jobs import Lease, Next
 from ..progress import ProgressReporter
+from ..quotas import Quotas
 from ..slack.clients import Workspace
 from ..slack.files import FileUnreadable, file_info
 from ..slack.replies import (
@@ -41,7 +42,7 @@ from ..slack.replies import (
     update,
 )
 from ..slack_files import Share, SlackDownloader, SlackFile, check_file
-from ..store import Ledger, LedgerUnavailable, PinRecord
+from ..store import Claim, Ledger, LedgerUnavailable, PinRecord
 from ..store.ledger import utcnow
 from ..w3ipfs import Pin, PinState, W3IPFSClient, W3IPFSError
 from .accounts import Accounts
@@ -78,11 +79,12 @@ class ShareSettings:
 
 class PinSharedFile:
     def __init__(self, settings: ShareSettings, accounts: Accounts, ledger: Ledger,
-                 downloader: SlackDownloader) -> None:
+                 downloader: SlackDownloader, quotas: Quotas | None = None) -> None:
         self.settings = settings
         self.accounts = accounts
         self.ledger = ledger
         self.downloader = downloader
+        self.quotas = quotas
 
     async def run(self, lease: Lease, slack: Workspace) -> Next:
         state = lease.job.state
@@ -146,6 +148,8 @@ class PinSharedFile:
         await lease.save(pin_key=pin_key)
         if not claim.won:
             return await self._duplicate(lease, slack, claim.record, file, share, thread)
+        if await self._over_quota(lease, slack, claim, file, thread):
+            return Next("done")
         card_ts = job.card_ts or claim.record.reply_ts
         pinning = blocks.pinning(file.name, file.size)
         if card_ts is None:
@@ -161,6 +165,31 @@ class PinSharedFile:
                          result={"share_ts": share.ts if share else None})
         await show_state(slack.client, req.channel_id, share.ts if share else None, WORKING)
         return await self._upload(lease, slack, file)
+
+    async def _over_quota(self, lease: Lease, slack: Workspace, claim: Claim, file: SlackFile,
+                          thread: str | None) -> bool:
+        """Quotas, checked now that the claim holds the file's size (bot.quotas): over one,
+        the claim is given back as failed and the person told why, before any download."""
+        if self.quotas is None:
+            return False
+        job, req = lease.job, lease.job.request
+        refusal = await self.quotas.check(
+            job.team_id, req.user_id, req.channel_id, row_id=claim.record.id, size=file.size,
+            name=file.name, taken_over=claim.taken_over)
+        if refusal is None:
+            return False
+        log.info("not pinning %s: over the %s quota", file.id, refusal.which)
+        metrics.JOBS.labels("refused").inc()
+        await self.ledger.fail(claim.record.id, f"over the {refusal.which} quota")
+        message = blocks.quota_refusal(refusal)
+        card_ts = job.card_ts or claim.record.reply_ts
+        if card_ts is not None:  # a card from before a restart: it must not say "Pinning…"
+            await update(slack.client, req.channel_id, card_ts, message)
+        else:
+            await ephemeral(slack.client, req.channel_id, req.user_id, message,
+                            thread_ts=thread)
+        await lease.save(error=f"refused: {refusal.which} quota")
+        return True
 
     async def _no_card(self, lease: Lease, slack: Workspace, name: str,
                        thread: str | None) -> Next:

@@ -128,6 +128,9 @@ class Claim:
 
     won: bool
     record: PinRecord
+    #: Won by taking over an existing row (failed, abandoned, or this owner's own), which
+    #: keeps its older id: quotas order claims by id, so they count such a claim last.
+    taken_over: bool = False
 
 
 LedgerStatus = Literal["all", "pinned", "unpinned"]
@@ -258,7 +261,8 @@ class Ledger:
                         if owner else PinRow.state == "failed",
                     ))
                     .values(
-                        state="pending", updated_at=now, error=None,
+                        # Pinned now: its 30 days (quotas) and its expiry start now too.
+                        state="pending", created_at=now, updated_at=now, error=None,
                         # Only the same job resumes its own reply message.
                         reply_ts=case((PinRow.claim_owner == owner, PinRow.reply_ts),
                                       else_=None) if owner else None,
@@ -272,7 +276,7 @@ class Ledger:
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
         assert existing is not None
-        return Claim(won, PinRecord.of(existing))
+        return Claim(won, PinRecord.of(existing), taken_over=won)
 
     async def retention_for(self, team_id: str, channel_id: str | None) -> int | None:
         """Seconds a pin made now in this channel is kept (None: forever)."""
