@@ -188,7 +188,10 @@ class FromListing(PerPin):
 
 
 async def view_for(client: W3IPFSClient, limiter: RateLimiter, pins: int) -> PerPin:
-    """The cheaper way to learn about `pins` pins of this account (one request to decide)."""
+    """The cheaper way to learn about `pins` pins of this account (one request to decide,
+    unless there is at most one pin to ask about)."""
+    if pins <= 1:
+        return PerPin(client, limiter)
     await limiter.wait()
     total = (await client.list_pins(0, 1)).totals.files
     if math.ceil(total / LIST_PAGE) >= pins:

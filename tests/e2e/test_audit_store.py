@@ -119,9 +119,9 @@ async def test_listing_only_when_cheaper_and_drift_asked_again(
             enumerate(VECTORS[:3])]
     await client.unpin(pins[2].id)
     limiter = RateLimiter(60_000)
-    single = await view_for(client, limiter, 1)  # 1 pin to ask about: 1 GET beats 1 page
-    assert type(single) is PerPin
     w3ipfs.requests.clear()
+    single = await view_for(client, limiter, 1)  # 1 pin to ask about: 1 GET, no listing
+    assert type(single) is PerPin and not w3ipfs.requests
     listing = await view_for(client, limiter, 3)
     assert isinstance(listing, FromListing) and len(listing.listed) == 3
     assert len(w3ipfs.api_requests("GET", "/pinning/pins")) == 2  # the probe, one page
