@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -56,6 +56,9 @@ UNPIN_CANCEL = "unpin_cancel"
 OPEN_GATEWAY = "open_gateway"
 #: "Keep" on a card or an expiry notice: exempt the pin (its value) from retention.
 KEEP_BUTTON = "pin_keep"
+#: `/pin retention <d> --apply-to-existing`: the preview's buttons.
+RETENTION_APPLY = "retention_apply"
+RETENTION_CANCEL = "retention_cancel"
 
 STATE_EMOJI = {
     PinState.PINNED: ":white_check_mark:",
@@ -66,12 +69,29 @@ STATE_EMOJI = {
 }
 
 
+class RetentionFacts(Protocol):
+    """A pin's retention facts from the ledger (a `PinRecord` is one; so is an `Owner`)."""
+
+    @property
+    def kept(self) -> bool: ...
+    @property
+    def kept_by(self) -> str | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def retention_seconds(self) -> int | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Owner:
-    """Who pinned a pin and where, as far as the ledger knows."""
+    """Who pinned a pin and where, and its retention, as far as the ledger knows."""
 
     user_id: str | None
     channel_id: str | None
+    kept: bool = False
+    kept_by: str | None = None
+    expires_at: datetime | None = None
+    retention_seconds: int | None = None
 
     def describe(self) -> str | None:
         """Mentions are made only of well-formed ids (they come from a ledger row)."""
@@ -140,6 +160,28 @@ def keep_button(pin_id: str) -> ButtonElement:
     return ButtonElement(text="Keep", action_id=KEEP_BUTTON, value=pin_id)
 
 
+def kept_line(expiry: RetentionFacts) -> str | None:
+    """"Kept by @user" for a kept pin (the mention only of a well-formed id)."""
+    if not expiry.kept:
+        return None
+    who = f" by <@{expiry.kept_by}>" if is_slack_id(expiry.kept_by) else ""
+    return f":pushpin: Kept{who}: retention will not unpin it."
+
+
+def expiry_line(expiry: RetentionFacts) -> str | None:
+    """When retention will unpin a pin that is not kept, in each reader's time zone."""
+    if expiry.kept or expiry.expires_at is None:
+        return None
+    return (f":hourglass: Will be unpinned on {slack_date(expiry.expires_at)} by this "
+            f"channel's {_policy(expiry.retention_seconds)}policy.")
+
+
+def _expiring(pin: Pin, expiry: RetentionFacts | None) -> bool:
+    """Whether a card offers Keep: a live pin with an expiry, not kept yet."""
+    return (expiry is not None and not expiry.kept and expiry.expires_at is not None
+            and pin.state in (PinState.PINNED, PinState.PINNING, PinState.UNKNOWN))
+
+
 def pin_fields(pin: Pin, size: int | None = None) -> list[MarkdownTextObject]:
     state = pin.state
     return [
@@ -194,10 +236,11 @@ def verification_line(verified: bool | None, local_cid: str | None) -> str:
     if verified is True:
         return ":lock: *Verified*: the CID matches the bytes pinbot sent."
     if verified is False:
+        # A card rebuilt from the ledger (after Keep) no longer knows the bytes' CID.
+        sent = f" (`{inline_name(local_cid, 200)}`)" if local_cid else ""
         return (
             ":warning: *Not verified*: the service's CID differs from the CID of the bytes "
-            f"pinbot sent (`{inline_name(local_cid or '', 200)}`). The pinned content may not be "
-            "this file."
+            f"pinbot sent{sent}. The pinned content may not be this file."
         )
     return "Not verified (no CID to compare)."
 
@@ -212,8 +255,13 @@ def pin_card(
     verified: bool | None = None,
     local_cid: str | None = None,
     note: str | None = None,
+    retention: RetentionFacts | None = None,
 ) -> Message:
-    """The result card: what was pinned, where to get it, and a way to undo it."""
+    """The result card: what was pinned, where to get it, and a way to undo it.
+
+    `retention` (the ledger's record) adds "Kept by …" or "Will be unpinned on …" and, for a
+    pin that will expire, a Keep button.
+    """
     name = _name(pin, file_name)
     shown = inline_name(name, 200)
     title = f"Pinned {shown}" if pin.state is not PinState.UNPINNED else f"Unpinned {shown}"
@@ -230,6 +278,11 @@ def pin_card(
         context.append(_md(verification_line(verified, local_cid)))
     if note:
         context.append(_md(note))
+    if retention is not None and pin.state is not PinState.UNPINNED:
+        line = kept_line(retention) or (expiry_line(retention)
+                                        if _expiring(pin, retention) else None)
+        if line:
+            context.append(_md(line))
     if context:
         blocks.append(ContextBlock(elements=context))
     actions: list[ButtonElement] = []
@@ -237,6 +290,8 @@ def pin_card(
         actions.append(_gateway_button(gateway_url, pin.cid))
     if pin.state is not PinState.UNPINNED:
         actions.append(_unpin_button(pin, name))
+    if _expiring(pin, retention):
+        actions.append(keep_button(pin.id))
     if actions:
         blocks.append(ActionsBlock(elements=actions))
     return _render(f"{title}: {inline_name(pin.cid or '', 200)}", blocks)
@@ -289,6 +344,12 @@ def _row(pin: Pin, gateway_url: str, owner: Owner | None) -> SectionBlock:
     who = owner.describe() if owner else None
     if who:
         line += f"\n{who}"
+    if owner is not None and pin.state is not PinState.UNPINNED:
+        kept = kept_line(owner)
+        if kept:
+            line += f"\n{kept}"
+        elif owner.expires_at is not None:
+            line += f"\n:hourglass: Unpinned on {slack_date(owner.expires_at)} by retention"
     options = [Option(text="Details", value=f"details:{pin.id}")]
     if pin.cid:
         options.append(Option(text="Open in gateway", value=f"open:{pin.id}",
@@ -441,6 +502,32 @@ def expiry_notice(pin_id: str, name: str, expires_at: datetime,
     return _render(f"{shown} will be unpinned on {short_date(expires_at)} by {policy}", [
         SectionBlock(text=_md(text)),
         ActionsBlock(elements=[keep_button(pin_id)]),
+    ])
+
+
+def retention_preview(channel: str, seconds: int, *, pins: int, size: int, due: int,
+                      kept: int, value: str) -> Message:
+    """`/pin retention <d> --apply-to-existing`: what confirming would touch, before it does.
+
+    `value` (the channel and duration) rides on Confirm and is validated again on the click.
+    """
+    policy = policy_duration(seconds)
+    lines = [
+        f":hourglass: This applies the {policy} policy to *{pins} pin{'s' if pins != 1 else ''}* "
+        f"({human_size(size)}) already in <#{channel}>; *{due}* of them would be unpinned at "
+        "the next sweep.",
+    ]
+    if kept:
+        lines.append(f"{kept} kept pin{'s are' if kept != 1 else ' is'} not touched.")
+    lines.append(f"Confirming also sets <#{channel}>'s retention to {policy} for pins made "
+                 "from now on.")
+    return _render(f"Apply the {policy} policy to {pins} pins in this channel?", [
+        SectionBlock(text=_md("\n".join(lines))),
+        ActionsBlock(elements=[
+            ButtonElement(text="Confirm", action_id=RETENTION_APPLY, value=value,
+                          style="danger" if due else "primary"),
+            ButtonElement(text="Cancel", action_id=RETENTION_CANCEL, value="cancel"),
+        ]),
     ])
 
 
@@ -667,7 +754,6 @@ def admin_overview(overview: AdminOverview) -> list[Block]:
         header("Retention and quotas"), *policy_blocks(overview),
         header("Due to expire in the next 7 days"), *expiring_blocks(overview.expiring),
     ]
-
 
 
 def details_modal(pin: Pin, *, gateway_url: str, owner: Owner | None) -> dict[str, Any]:

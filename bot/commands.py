@@ -13,7 +13,7 @@ from typing import Literal
 from .cid import InvalidCIDError, parse_cid
 from .ids import is_pin_id, is_slack_id
 from .text import inline_name
-from .units import SIZE_HINT, parse_size
+from .units import SIZE_HINT, parse_duration, parse_size
 
 EXAMPLE_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 PAGE_SIZE = 10
@@ -160,6 +160,25 @@ class Unpin:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """`/pin retention [<duration>|off] [--apply-to-existing]` in a channel.
+
+    `seconds`: None shows the channel's policy; 0 turns retention off; else whole seconds.
+    """
+
+    seconds: int | None
+    apply_to_existing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """`/pin keep <pin id>` (`keep`) and `/pin unkeep <pin id>` (not `keep`)."""
+
+    pin_id: str
+    keep: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Quota:
     """`/pin quota [<size>|off]` in a channel: `change` False only shows the quota and the
     person's own use; else `limit` is the new quota in bytes (None: no quota)."""
@@ -175,6 +194,12 @@ USAGE = {
         "*`/pin setup`* (admins) sets this workspace's own W3IPFS keys.\n"
         "*`/pin auto on|off`* (admins) turns automatic pinning of shared files on or off "
         "for this channel; `/pin auto` shows the setting.\n"
+        "*`/pin retention <duration>|off`* (admins) unpins this channel's pins once older "
+        "than the duration (`45s`, `30m`, `12h`, `90d`), for pins made from now on; add "
+        "`--apply-to-existing` to apply it to the pins already here (after a preview). "
+        "`/pin retention` shows the policy.\n"
+        "*`/pin keep <pin id>`* exempts a pin from retention (the pin's owner or an admin); "
+        "*`/pin unkeep <pin id>`* undoes it.\n"
         "*`/pin quota <size>|off`* (admins) limits what this channel pins per rolling 30 days "
         "(`500MB`, `2GB`; a plain number is MB); `/pin quota` shows it and your own use.\n"
         "To pin a file, just share it in a channel where pinbot is: it replies in the thread."
@@ -205,6 +230,46 @@ def looks_like_pin_id(word: str) -> bool:
     return is_pin_id(word)
 
 
+#: Slack's clients may turn a typed `--` into an en or em dash.
+_APPLY_FLAGS = frozenset(f"{dash}apply-to-existing" for dash in ("--", "\u2014", "\u2013", "-"))
+
+
+def parse_retention(words: list[str]) -> Retention:
+    """`retention [<duration>|off] [--apply-to-existing]` (the words after `/pin`)."""
+    args = [w for w in words[1:] if w.lower() not in _APPLY_FLAGS]
+    apply = len(args) < len(words) - 1
+    example = "Use `/pin retention 90d` (or `45s`, `30m`, `12h`), or `/pin retention off`."
+    if not args:
+        if apply:
+            raise CommandError("Say which policy to apply to the pins already here: "
+                               "`/pin retention 90d --apply-to-existing`.")
+        return Retention(None)
+    if len(args) > 1:
+        raise CommandError(f"`/pin retention` takes one duration. {example}")
+    if args[0].lower() in ("off", "none", "never"):
+        # Off also clears the expiry of the pins already here: the flag changes nothing.
+        return Retention(0, apply)
+    try:
+        seconds = parse_duration(args[0])
+    except ValueError:
+        raise CommandError(
+            f"`{inline_name(args[0], 40)}` is not a duration I know. {example}") from None
+    if seconds < 1:
+        raise CommandError(f"A retention must be at least 1 second. {example}")
+    return Retention(int(seconds), apply)
+
+
+def parse_keep(words: list[str]) -> Keep:
+    """`keep <pin id>` or `unkeep <pin id>` (the words after `/pin`)."""
+    verb = words[0].lower()
+    if len(words) != 2:
+        raise CommandError(f"Use `/pin {verb} <pin id>`; `/pins` shows pin ids.")
+    if not looks_like_pin_id(words[1]):
+        raise CommandError(f"`{inline_name(words[1], 80)}` does not look like a pin id. "
+                           "`/pins` shows pin ids.")
+    return Keep(words[1], verb == "keep")
+
+
 def parse_quota(words: list[str]) -> Quota:
     """`quota [<size>|off]` (the words after `/pin`); a plain number is megabytes."""
     if len(words) == 1:
@@ -220,12 +285,16 @@ def parse_quota(words: list[str]) -> Quota:
         raise CommandError(f"`{inline_name(typed, 40)}` is not {SIZE_HINT}. {example}") from None
 
 
-def parse_pin(text: str) -> PinCID | AutoPin | Setup | Quota:
+def parse_pin(text: str) -> PinCID | AutoPin | Setup | Retention | Keep | Quota:
     words = text.split()
     if _is_help(words):
         raise HelpRequested("/pin")
     if len(words) == 1 and words[0].lower() == "setup":
         return Setup()
+    if words[0].lower() == "retention":
+        return parse_retention(words)
+    if words[0].lower() in ("keep", "unkeep"):
+        return parse_keep(words)
     if words[0].lower() == "quota":
         return parse_quota(words)
     if words[0].lower() == "auto":

@@ -87,9 +87,22 @@ class MessageRef:
     t: Ts | None = None
 
 
+#: Longest retention a button may carry (100 years, as `bot.units.MAX_DURATION`).
+MAX_RETENTION = 100 * 365 * 86400
+
+
+@schema(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+class RetentionRef:
+    """The "apply to existing pins" Confirm button's value: which channel, which duration."""
+
+    c: SlackId
+    s: Annotated[int, Field(ge=1, le=MAX_RETENTION)]
+
+
 #: Adapters for the JSON payloads above (built once: building one costs milliseconds).
 PIN_IDS: TypeAdapter[list[str]] = TypeAdapter(PinIds)
 MESSAGE_REF: TypeAdapter[MessageRef] = TypeAdapter(MessageRef)
+RETENTION_REF: TypeAdapter[RetentionRef] = TypeAdapter(RetentionRef)
 
 
 def parse_json(text: object, schema: TypeAdapter[T], *, max_chars: int = MAX_METADATA) -> T:

@@ -26,10 +26,12 @@ from .pins.accounts import Accounts
 from .pins.audit import LedgerAudit
 from .pins.by_cid import PinByCID
 from .pins.catchup import CatchUp
+from .pins.channel_retention import ChannelRetention
 from .pins.cleanup import TeamCleanup
 from .pins.expiry import Expiry
 from .pins.folder import PinFolder
 from .pins.intake import Intake
+from .pins.keep import Keeping
 from .pins.listing import PinListing
 from .pins.overview import TeamOverview
 from .pins.quotas import ChannelQuotas
@@ -43,6 +45,7 @@ from .slack import replies
 from .slack.clients import SlackClients, Workspace
 from .slack_files import SlackDownloader
 from .store import Ledger, LedgerUnavailable, upgrade
+from .store.expiries import Expiries
 from .store.policies import ChannelPolicies
 from .store.stats import WorkspaceStats
 from .store.sweeps import SweepLeases
@@ -95,6 +98,9 @@ class Services:
     quotas: ChannelQuotas = field(kw_only=True)
     #: App Home's admin sections: this month's use, policies, pins about to expire.
     overview: TeamOverview = field(kw_only=True)
+    #: `/pin retention` (admins) and keeping pins out of it (`/pin keep`, the Keep button).
+    retention: ChannelRetention = field(kw_only=True)
+    keeping: Keeping = field(kw_only=True)
     #: The ledger compared with the service: `pinbot audit`, the sweep's step, `/pins audit`.
     audit: LedgerAudit = field(kw_only=True)
     #: The deployment-wide sweep (retention, notices, audit); every process competes for it.
@@ -191,6 +197,9 @@ class Services:
             overview=TeamOverview(WorkspaceStats(ledger), ChannelPolicies(ledger), admins,
                                   default_retention=settings.retention,
                                   quota_user_bytes=settings.quota_user_bytes),
+            retention=ChannelRetention(ChannelPolicies(ledger), Expiries(ledger), admins,
+                                       settings.retention),
+            keeping=Keeping(ledger, Expiries(ledger), admins, accounts.gateway_url),
             audit=LedgerAudit(accounts, ledger, slack, admins, SweepLeases(ledger),
                               rate_per_minute=settings.api_rate,
                               recheck_after=settings.sweep_interval,

@@ -21,6 +21,7 @@ from . import (
     pins,
     reactions,
     replays,
+    retention,
     shortcuts,
     unpin,
 )
@@ -28,5 +29,5 @@ from . import (
 
 def register_all(app: AsyncApp, services: Services) -> None:
     for module in (replays, files, pin, pins, unpin, actions, reactions, shortcuts, home,
-                   cleanup, keys):
+                   cleanup, keys, retention):
         module.register(app, services)

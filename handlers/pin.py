@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
-from bot.commands import AutoPin, PinCID, Quota, Setup, parse_pin
+from bot.commands import AutoPin, Keep, PinCID, Quota, Retention, Setup, parse_pin
 from bot.pins.workspace import NotAllowed
 from bot.services import Services
 from bot.store import LedgerUnavailable
@@ -17,6 +17,7 @@ from bot.store import LedgerUnavailable
 from ._parse import parse_or_reply
 from .keys import open_keys
 from .quota import quota_command
+from .retention import keep_command, retention_command
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,16 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(parsed, AutoPin):
             await ack()
             services.tasks.submit("/pin auto", auto_pin, parsed, command, respond, client)
+            return
+        if isinstance(parsed, Retention):
+            await ack()
+            services.tasks.submit("/pin retention", retention_command, services, parsed,
+                                  command, respond, client)
+            return
+        if isinstance(parsed, Keep):
+            await ack()
+            services.tasks.submit("/pin keep", keep_command, services, parsed, command,
+                                  respond, client)
             return
         if isinstance(parsed, Quota):
             await ack()

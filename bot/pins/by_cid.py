@@ -63,7 +63,7 @@ class PinByCID:
         await self._answer(lease, blocks.pin_card(
             record.as_pin(), gateway_url=await self.accounts.gateway_url(record.team_id),
             note=f"The team already has this CID ({owner.describe() or 'pinned before'}); "
-                 "not pinned again."))
+                 "not pinned again.", retention=record))
         return Next("done")
 
     async def _start(self, lease: Lease) -> Next:
@@ -122,7 +122,7 @@ class PinByCID:
                                                      outcome.user_message))
             return Next("failed")
         await lease.save(ambiguous=False, error=None)
-        await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
+        record = await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
         if outcome.pin.state is PinState.FAILED:
             # Not pinned: the ledger must not say so (the next /pin would be "already has").
             log.warning("/pin %s: the service reported %s", req.cid, outcome.pin.status)
@@ -134,5 +134,5 @@ class PinByCID:
             return Next("failed")
         gateway = await self.accounts.gateway_url(job.team_id)
         await self._answer(lease, blocks.pin_card(outcome.pin, gateway_url=gateway,
-                                                  shared_by=req.user_id))
+                                                  shared_by=req.user_id, retention=record))
         return Next("done")

@@ -166,7 +166,7 @@ class PinFolder:
             return await self._fail(lease, slack, outcome.user_message, outcome.reason)
         metrics.BYTES_STREAMED.inc(int(plan["total"]))
         await lease.save(ambiguous=False, error=None)
-        await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
+        record = await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
         names: list[str] = plan["names"]
         listing = "\n".join(f"• `{plan['folder']}/{blocks.escape(n)}`" for n in names[:20])
         if len(names) > 20:
@@ -176,7 +176,7 @@ class PinFolder:
         await update(slack.client, job.card_channel, job.card_ts, blocks.pin_card(
             outcome.pin, gateway_url=await self.accounts.gateway_url(job.team_id),
             file_name=plan["folder"],
-            size=int(plan["total"]), shared_by=req.user_id, note=listing))
+            size=int(plan["total"]), shared_by=req.user_id, note=listing, retention=record))
         return Next("done")
 
     async def _fail(self, lease: Lease, slack: Workspace, user_message: str,

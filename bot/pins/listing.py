@@ -288,4 +288,6 @@ async def _quietly(work: Any) -> None:
 
 
 def _owner(record: PinRecord) -> blocks.Owner:
-    return blocks.Owner(user_id=record.user_id, channel_id=record.channel_id)
+    return blocks.Owner(user_id=record.user_id, channel_id=record.channel_id,
+                        kept=record.kept, kept_by=record.kept_by,
+                        expires_at=record.expires_at, retention_seconds=record.retention_seconds)

@@ -242,7 +242,8 @@ class PinSharedFile:
                 await ephemeral(slack.client, req.channel_id, req.user_id, blocks.pin_card(
                     record.as_pin(), gateway_url=await self.accounts.gateway_url(req.team_id),
                     file_name=file.name, size=file.size, verified=record.verified,
-                    note="Already pinned; the card is in this message's thread."),
+                    note="Already pinned; the card is in this message's thread.",
+                    retention=record),
                     thread_ts=thread)
                 return Next("done")
             ts = await post(slack.client, req.channel_id, message, thread_ts=thread)
@@ -276,7 +277,7 @@ class PinSharedFile:
             record.as_pin(), gateway_url=await self.accounts.gateway_url(record.team_id),
             file_name=file.name,
             size=file.size, shared_by=user, verified=record.verified,
-            note=f"Already pinned{where}; not uploaded again.")
+            note=f"Already pinned{where}; not uploaded again.", retention=record)
 
     # -- waiting: another request is uploading this file -----------------------------------
 
@@ -516,6 +517,7 @@ class PinSharedFile:
             file_name=file.name if file else record.name,
             size=file.size if file else record.size, shared_by=req.user_id,
             verified=verified, local_cid=job.result.get("local_cid") or None, note=note,
+            retention=record,
         )
         shown = f"{pin.status}:{'pending' if pending else 'final'}"
         if fresh or job.result.get("shown") != shown:
