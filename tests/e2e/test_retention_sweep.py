@@ -23,10 +23,12 @@ from bot.store.ledger import utcnow
 from bot.store.models import PinRow
 from pinbot.emulators.slack import FakeFile
 from tests.e2e.conftest import Bot, BotFactory
+from tests.e2e.test_commands import responded
+from tests.e2e.test_retention_commands import say
 from tests.e2e.test_shared_files import text_of
 
 ADMIN = "UADMIN"
-SWEEPING = {"PINBOT_SWEEP_INTERVAL": "1", "PINBOT_ADMIN_USERS": ADMIN}
+SWEEPING = {"PINBOT_SWEEP_INTERVAL": "1s", "PINBOT_ADMIN_USERS": ADMIN}
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 15) -> Any:
@@ -39,10 +41,10 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 
     raise AssertionError(f"not within {within}s: {what}")
 
 
-async def set_retention(bot: Bot, channel: str, seconds: int) -> None:
-    """The channel's policy, as an admin's `/pin retention` sets it."""
-    await bot.services.policies.set(bot.slack.team_id, channel, ADMIN,
-                                    retention_seconds=seconds)
+async def set_retention(bot: Bot, channel: str, duration: str) -> None:
+    """An admin types `/pin retention <duration>` in the channel."""
+    answer = text_of(await say(bot, f"retention {duration}", channel=channel))
+    assert "from now on are unpinned after" in answer, answer
 
 
 async def share(bot: Bot, name: str, channel: str = "C0GENERAL") -> tuple[FakeFile, PinRecord]:
@@ -88,10 +90,11 @@ async def test_expired_pins_are_unpinned_once_and_their_cards_say_so(
     make_bot: BotFactory,
 ) -> None:
     bot = await make_bot(**SWEEPING)
-    _, kept = await share(bot, "kept.txt")  # kept, and long past its expiry
-    await change(bot, kept, kept=True, kept_by="UALICE", retention_seconds=3,
-                 expires_at=utcnow() - timedelta(minutes=1))
-    await set_retention(bot, "C0GENERAL", 3)
+    await set_retention(bot, "C0GENERAL", "1h")
+    _, kept = await share(bot, "kept.txt")
+    assert "Kept *kept.txt*" in text_of(await say(bot, f"keep {kept.pin_id}", user="UALICE"))
+    await change(bot, kept, expires_at=utcnow() - timedelta(minutes=1))  # and long past it
+    await set_retention(bot, "C0GENERAL", "3s")
     (fake, expiring), (_, elsewhere) = await asyncio.gather(
         share(bot, "expiring.txt"), share(bot, "elsewhere.txt", channel="C0RANDOM"))
     assert elsewhere.expires_at is None  # no policy there
@@ -124,8 +127,8 @@ async def _unpinned_row(bot: Bot, record: PinRecord) -> PinRecord | None:
 
 async def test_the_notice_is_posted_once_in_the_thread_a_day_ahead(make_bot: BotFactory) -> None:
     bot = await make_bot(**SWEEPING)
-    await set_retention(bot, "C0GENERAL", 2 * 86400)
-    await set_retention(bot, "C0SHORT", 86400)  # under 2 days: no notices
+    await set_retention(bot, "C0GENERAL", "2d")
+    await set_retention(bot, "C0SHORT", "1d")  # under 2 days: no notices
     (fake, soon), (later_fake, _) = await asyncio.gather(
         share(bot, "soon.txt"), share(bot, "later.txt"))
     short_fake, short = await share(bot, "short.txt", channel="C0SHORT")
@@ -152,11 +155,18 @@ async def test_the_notice_is_posted_once_in_the_thread_a_day_ahead(make_bot: Bot
     assert len(notices(fake)) == 1  # once, across sweeps
     assert notices(later_fake) == [] and notices(short_fake) == []
     assert pinned_at_service(bot, soon.pin_id)  # a notice unpins nothing
+    # Its Keep button keeps the pin: past its expiry, it is not unpinned.
+    sent = await bot.driver.action(blocks.KEEP_BUTTON, value=keep[0]["value"], user="UALICE",
+                                   message_ts=notice["ts"])
+    assert "Kept *soon.txt*" in text_of((await responded(bot, sent.response_url))[0])
+    await change(bot, soon, expires_at=utcnow() - timedelta(seconds=1))
+    await passes(bot, 2)
+    assert pinned_at_service(bot, soon.pin_id) and deletes(bot, soon.pin_id) == 0
 
 
 async def test_a_refused_notice_is_tried_again(make_bot: BotFactory) -> None:
     bot = await make_bot(**SWEEPING)
-    await set_retention(bot, "C0GENERAL", 7 * 86400)
+    await set_retention(bot, "C0GENERAL", "7d")
     refused: list[str] = []
 
     def not_in_channel(args: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +195,7 @@ async def test_a_refused_notice_is_tried_again(make_bot: BotFactory) -> None:
 async def test_passes_by_hand(make_bot: BotFactory) -> None:
     """Passes run by hand (the default interval: the bot's own sweeper stays idle)."""
     bot = await make_bot(PINBOT_ADMIN_USERS=ADMIN, PINBOT_API_RATE="6000")
+    await passes(bot, 1)  # its pass at start is over: the next one is 10 minutes away
     await _one_workspace_failing_or_gone_does_not_hold_back_the_others(bot)
     await _a_pin_kept_after_the_batch_was_read_is_left_alone(bot)
 
@@ -234,7 +245,7 @@ class _Unchecked:
 
 async def _a_pin_kept_after_the_batch_was_read_is_left_alone(bot: Bot) -> None:
     """The row is re-read right before the unpin: a Keep pressed meanwhile wins."""
-    await set_retention(bot, "C0GENERAL", 3600)
+    await set_retention(bot, "C0GENERAL", "1h")
     _, first = await share(bot, "first.txt")
     _, second = await share(bot, "second.txt")
     past = utcnow() - timedelta(seconds=1)
