@@ -105,6 +105,8 @@ class Sweeper:
                 results.append(f"{step.name}: failed (see logs)")
         summary = "; ".join(results) or "nothing to do"
         self.passes += 1
-        log.info("sweep: %s", summary)
+        # DEBUG: a pass every few minutes is routine; what it changed is logged by each step
+        # (one INFO line per pin unpinned or corrected), and the summary is in the sweep row.
+        log.debug("sweep: %s", summary)
         await self.leases.finished(SWEEP, self.owner, summary)
         return True
