@@ -14,13 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from .app import BOT_SCOPES
 from .keys import KeyVault, KeyVaultError
@@ -29,6 +26,7 @@ from .settings import Settings
 from .slack.clients import create_slack_client
 from .store import Ledger, LedgerUnavailable, SchemaError, current_revision, head_revision
 from .store.ledger import WorkspaceKeys
+from .store.readonly import missing_sqlite_file
 from .w3ipfs import (
     AuthenticationError,
     MalformedResponseError,
@@ -157,22 +155,10 @@ def slack_mode(settings: Settings) -> Check:
     return ok(name, "SLACK_SIGNING_SECRET set")
 
 
-def _missing_sqlite_file(url: str) -> str | None:
-    """The file of a SQLite URL when it does not exist yet (opening it would create it)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    return None if Path(database).exists() else database
-
-
 async def database(settings: Settings) -> Check:
     """Reachable, and at the migration this pinbot expects."""
     name = "Database"
-    missing = _missing_sqlite_file(settings.database_url)
+    missing = missing_sqlite_file(settings.database_url)
     if missing is not None:
         return skip(name, f"SQLite file {missing} does not exist yet; `pinbot serve` (or "
                           "`pinbot db upgrade`) creates it")
@@ -216,7 +202,7 @@ async def encryption_key(settings: Settings) -> Check:
         return skip(name, "PINBOT_ENCRYPTION_KEY not set: `/pin setup` (own keys per "
                           "workspace) is off")
     vault = KeyVault(settings.encryption_key)  # its format was checked when settings loaded
-    if _missing_sqlite_file(settings.database_url) is not None:
+    if missing_sqlite_file(settings.database_url) is not None:
         return ok(name, "valid Fernet key(s); no stored workspace keys yet")
     try:
         ledger = await Ledger.open(settings.database_url)
