@@ -133,8 +133,8 @@ class Expiry:
                 return _summary(tally, "unpinned")
 
     async def _expire_one(self, teams: _Teams, team: _Team, row_id: int) -> str:
-        # Re-read at the last moment: kept, unpinned or given more time since the batch.
-        record = await self.store.still_due(row_id, utcnow())
+        # Taken at the last moment: kept, unpinned or given more time since the batch.
+        record = await self.store.claim_unpin(row_id, utcnow())
         if record is None or record.pin_id is None:
             return "skipped"
         assert team.account is not None
@@ -143,6 +143,7 @@ class Expiry:
         except NotFoundError:
             pass  # already gone at the service: only the ledger and the card are behind
         except W3IPFSError as exc:
+            await self.store.release_unpin(record.id)
             teams.leave(record.team_id, exc)
             return "failed"
         done = await self.store.mark_expired(record.id)

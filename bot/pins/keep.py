@@ -65,6 +65,12 @@ class Keeping:
         if now is None:  # unpinned between the two reads
             return blocks.notice(f"{name} is not pinned any more, so there is nothing to "
                                  f"{'keep' if keep else 'unkeep'}.", emoji=":wastebasket:")
+        if keep and not changed and not now.kept:
+            # The sweep holds it for its retention unpin: the service is being asked now.
+            return blocks.notice(f"{name} is past its expiry and is being unpinned by this "
+                                 "channel's retention policy right now, so it can no longer "
+                                 "be kept. Share the file again to pin it again.",
+                                 emoji=":hourglass:")
         if changed:
             log.info("pin %s of %s %s by %s", pin_id, team, "kept" if keep else "unkept", user)
             await self._redraw(client, now)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, false, func, select, true, update
+from sqlalchemy import bindparam, case, false, func, or_, select, true, update
 
 from .ledger import DB_ERRORS, Ledger, LedgerUnavailable, PinRecord, aware, reason, utcnow
 from .models import PinRow
@@ -66,7 +66,7 @@ class Expiries:
                  .where(table.c.id == bindparam("row_id"), table.c.state == "pinned",
                         table.c.kept == false())
                  .values(expires_at=bindparam("expires"), retention_seconds=seconds,
-                         noticed_at=None))
+                         noticed_at=None, unpin_reason=None))
         try:
             async with self._session.begin() as session:
                 rows = (await session.execute(
@@ -102,7 +102,8 @@ class Expiries:
                     *where, PinRow.kept == false(), PinRow.expires_at <= now))
                 result = await session.execute(
                     update(PinRow).where(*where)
-                    .values(expires_at=None, retention_seconds=None, noticed_at=None))
+                    .values(expires_at=None, retention_seconds=None, noticed_at=None,
+                            unpin_reason=None))
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
         return _rowcount(result), int(due or 0)
@@ -114,10 +115,13 @@ class Expiries:
         no pinned pin with that id."""
         where: list[Any] = [PinRow.team_id == team_id, PinRow.pin_id == pin_id,
                             PinRow.state == "pinned"]
+        change: list[Any] = [PinRow.kept == (not kept)]
+        if kept:
+            change.append(keepable(utcnow()))
         try:
             async with self._session.begin() as session:
                 result = await session.execute(
-                    update(PinRow).where(*where, PinRow.kept == (not kept))
+                    update(PinRow).where(*where, *change)
                     .values(kept=kept, kept_by=by_user if kept else None,
                             updated_at=utcnow()))
                 row = await session.scalar(
@@ -125,6 +129,14 @@ class Expiries:
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
         return _rowcount(result) > 0, PinRecord.of(row) if row is not None else None
+
+
+def keepable(now: datetime) -> Any:
+    """Not held by the sweep for its retention unpin (bot.store.retention.claim_unpin): once
+    it is, the service is being asked and it is too late to keep the pin. A hold whose expiry
+    was cleared or moved later does not count. (NULL-safe: most rows have no reason.)"""
+    return or_(PinRow.unpin_reason.is_(None), PinRow.unpin_reason != "retention",
+               PinRow.expires_at.is_(None), PinRow.expires_at > now)
 
 
 def _expiry(created_at: datetime, seconds: int) -> datetime:

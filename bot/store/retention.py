@@ -50,16 +50,23 @@ class RetentionStore:
             PinRow.retention_seconds >= NOTICE_MIN_RETENTION, PinRow.noticed_at.is_(None),
         ], after, limit)
 
-    async def still_due(self, row_id: int, now: datetime) -> PinRecord | None:
-        """The row re-read just before its unpin: None once it was kept, unpinned or given a
-        later expiry meanwhile."""
-        try:
-            async with self._session() as session:
-                row = await session.scalar(select(PinRow).where(
-                    PinRow.id == row_id, *_live(), PinRow.expires_at <= now))
-        except DB_ERRORS as exc:
-            raise LedgerUnavailable(reason(exc)) from None
-        return PinRecord.of(row) if row is not None else None
+    async def claim_unpin(self, row_id: int, now: datetime) -> PinRecord | None:
+        """Take the pin for its retention unpin, just before the service is asked: None once
+        it was kept, unpinned or given a later expiry meanwhile.
+
+        The hold (`unpin_reason` "retention" on a row still pinned) is what a Keep pressed
+        while the service is answering sees: it is told the pin is being unpinned, instead of
+        "Kept" for a pin that is gone a moment later. A hold left by a sweeper that died is
+        taken again by the next pass (the pin is still due); `release_unpin` lets it go when
+        the service failed.
+        """
+        return await self._set(row_id, [*_live(), PinRow.expires_at <= now],
+                               {"unpin_reason": "retention"})
+
+    async def release_unpin(self, row_id: int) -> None:
+        """The service did not unpin it: the pin waits for the next pass, and may be kept."""
+        await self._set(row_id, [PinRow.state == "pinned", PinRow.unpin_reason == "retention"],
+                        {"unpin_reason": None})
 
     async def mark_expired(self, row_id: int) -> PinRecord | None:
         """Record the retention unpin; the updated row, or None when another writer (a person's
