@@ -32,8 +32,14 @@ class SweepLeases:
     def __init__(self, ledger: Ledger) -> None:
         self._session = ledger.sessions
 
-    async def acquire(self, name: str, owner: str, seconds: float) -> bool:
-        """Take (or keep) the lease on `name` for `seconds`; False while another holds it."""
+    async def acquire(self, name: str, owner: str, seconds: float, *,
+                      idle_for: float | None = None) -> bool:
+        """Take (or keep) the lease on `name` for `seconds`; False while another holds it.
+
+        `idle_for` (starting a pass): also False when a pass finished less than that many
+        seconds after it started, so N replicas sweep once per interval between them, not N
+        times. A pass that never finished (its process died or stopped) does not count.
+        """
         now = utcnow()
         until = now + timedelta(seconds=seconds)
         try:
@@ -44,11 +50,16 @@ class SweepLeases:
             pass  # created by another process at the same moment
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
+        due = [] if idle_for is None else [or_(
+            SweepRow.last_started_at.is_(None), SweepRow.last_finished_at.is_(None),
+            SweepRow.last_finished_at < SweepRow.last_started_at,
+            SweepRow.last_started_at < now - timedelta(seconds=idle_for),
+        )]
         try:
             async with self._session.begin() as session:
                 result = await session.execute(
                     update(SweepRow)
-                    .where(SweepRow.name == name)
+                    .where(SweepRow.name == name, *due)
                     .where(or_(SweepRow.lease_owner.is_(None), SweepRow.lease_owner == owner,
                                SweepRow.lease_until.is_(None), SweepRow.lease_until < now))
                     .values(lease_owner=owner, lease_until=until)
