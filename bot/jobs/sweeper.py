@@ -27,23 +27,35 @@ from .owners import new_owner, retire
 log = logging.getLogger(__name__)
 
 SWEEP = "sweep"
+#: At shutdown a pass stops at its next `fence.check()`; one still busy after this many
+#: seconds (a slow service call) is cancelled.
+STOP_GRACE = 5.0
 
 
 class SweepLost(Exception):
     """Another process holds the sweep's lease now: stop this pass at once."""
 
 
+class SweepStopped(SweepLost):
+    """This process is shutting down: the pass stops between two items."""
+
+
 class Fence:
     """Handed to each step: `await fence.check()` between items keeps (or proves) the lease."""
 
-    def __init__(self, leases: SweepLeases, owner: str, lease_seconds: float) -> None:
+    def __init__(self, leases: SweepLeases, owner: str, lease_seconds: float,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         self._leases = leases
         self._owner = owner
         self._lease_seconds = lease_seconds
+        self._stopping = stopping
         self._renewed = time.monotonic()
 
     async def check(self) -> None:
-        """Renew the lease when a third of it has passed; raise `SweepLost` if it is gone."""
+        """Renew the lease when a third of it has passed; raise `SweepLost` if it is gone
+        (`SweepStopped` when this process is shutting down)."""
+        if self._stopping():
+            raise SweepStopped
         if time.monotonic() - self._renewed < self._lease_seconds / 3:
             return
         if not await self._leases.acquire(SWEEP, self._owner, self._lease_seconds):
@@ -67,34 +79,58 @@ class Sweeper:
         self.lease_seconds = max(2.0, lease_seconds)
         self.owner = new_owner()
         self.passes = 0
+        self._stopping = False
 
     async def run_forever(self) -> None:
-        """Try to sweep every `interval` seconds until cancelled; give the lease up at the end."""
+        """Try to sweep every `interval` seconds until cancelled; give the lease up at the end.
+
+        Cancelled mid-pass, the pass is not cut mid-item: it stops at its next `fence.check()`
+        (within `STOP_GRACE`). A cancel landing inside a database write can leave the
+        connection holding SQLite's lock, and the lease's release would then wait 30 s.
+        """
         try:
             while True:
                 started = time.monotonic()
+                current = asyncio.ensure_future(self._pass())
                 try:
-                    await self.run_once()
-                except LedgerUnavailable as exc:
-                    log.warning("sweep skipped, database unreachable: %s", exc)
-                except Exception:
-                    log.exception("sweep failed")
+                    await asyncio.shield(current)
+                except asyncio.CancelledError:
+                    await self._wind_down(current)
+                    raise
                 await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.leases.release(SWEEP, self.owner))
             retire(self.owner)
 
+    async def _pass(self) -> None:
+        try:
+            await self.run_once()
+        except LedgerUnavailable as exc:
+            log.warning("sweep skipped, database unreachable: %s", exc)
+        except Exception:
+            log.exception("sweep failed")
+
+    async def _wind_down(self, current: asyncio.Future[None]) -> None:
+        self._stopping = True
+        _, pending = await asyncio.wait({current}, timeout=STOP_GRACE)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(current, return_exceptions=True)
+
     async def run_once(self) -> bool:
         """One pass if this process wins the lease; False when another process holds it."""
         if not await self.leases.acquire(SWEEP, self.owner, self.lease_seconds):
             return False
         await self.leases.started(SWEEP, self.owner)
-        fence = Fence(self.leases, self.owner, self.lease_seconds)
+        fence = Fence(self.leases, self.owner, self.lease_seconds, lambda: self._stopping)
         results = []
         for step in self.steps:
             try:
                 results.append(f"{step.name}: {await step.run(fence)}")
+            except SweepStopped:
+                log.info("sweep: stopped during %s (shutting down)", step.name)
+                return False
             except SweepLost:
                 log.warning("sweep: another process took the sweep over during %s", step.name)
                 return False
