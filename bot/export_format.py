@@ -46,7 +46,10 @@ def parse_since(text: str) -> datetime:
     except ValueError:
         raise ValueError(f"{text[:60]!r} is not an ISO date or date-time (e.g. 2024-05-01 "
                          "or 2024-05-01T12:00:00Z)") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    try:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:  # year 1 at +01:00, year 9999 at -01:00: no such UTC time
+        raise ValueError(f"{text[:60]!r} is outside the calendar in UTC") from None
 
 
 def _iso(when: datetime | None) -> str | None:

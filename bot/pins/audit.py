@@ -26,7 +26,6 @@ would all read as gone.
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -144,13 +143,31 @@ def compare(record: PinRecord, seen: Seen | None, *, now: datetime,
 # -- asking the service ---------------------------------------------------------------------
 
 
+async def confirm_not_found(client: W3IPFSClient, limiter: RateLimiter) -> None:
+    """Make sure a 404 for a pin is the service's answer about that pin.
+
+    A wrong `W3IPFS_API_URL`, or a proxy's error page while the service is being deployed,
+    answers 404 to every path: read as "gone", every pin of the ledger would be unpinned and
+    every card would say so. The account's listing (one row) answering with success shows the
+    404 came from the service itself; raises `W3IPFSError` (an outage) when it does not.
+    """
+    await limiter.wait()
+    try:
+        await client.list_pins(0, 1)
+    except NotFoundError as exc:
+        raise W3IPFSError("The pinning service's own listing answered 'not found' too: is "
+                          "W3IPFS_API_URL right?", status_code=exc.status_code) from None
+
+
 class PerPin:
-    """One `GET /pinning/{id}` per pin, paced."""
+    """One `GET /pinning/{id}` per pin, paced. The first 404 is confirmed with the listing."""
 
     def __init__(self, client: W3IPFSClient, limiter: RateLimiter) -> None:
         self.client = client
         self.limiter = limiter
         self.requests = 0
+        #: Whether the account is known to answer (its listing did): a 404 then means gone.
+        self.answers = False
 
     async def seen(self, pin_id: str) -> Seen | None:
         await self.limiter.wait()
@@ -158,6 +175,10 @@ class PerPin:
         try:
             return Seen.of(await self.client.get_pin(pin_id))
         except NotFoundError:
+            if not self.answers:
+                self.requests += 1
+                await confirm_not_found(self.client, self.limiter)
+                self.answers = True
             return None
 
 
@@ -175,6 +196,7 @@ class FromListing(PerPin):
             self.requests += 1
             # Oldest first: pins made while the listing runs land after it, not in its pages.
             page = await self.client.list_pins(offset, LIST_PAGE, "all", "created_at", "ASC")
+            self.answers = True
             self.listed.update((p.id, Seen.of(p)) for p in page.pins)
             offset += len(page.pins)
             if len(page.pins) < LIST_PAGE or offset >= page.totals.files:
@@ -194,8 +216,10 @@ async def view_for(client: W3IPFSClient, limiter: RateLimiter, pins: int) -> Per
         return PerPin(client, limiter)
     await limiter.wait()
     total = (await client.list_pins(0, 1)).totals.files
-    if math.ceil(total / LIST_PAGE) >= pins:
-        return PerPin(client, limiter)
+    if -(-total // LIST_PAGE) >= pins:
+        view = PerPin(client, limiter)
+        view.answers = True  # the listing just answered
+        return view
     listing = FromListing(client, limiter)
     await listing.load()
     return listing
@@ -297,6 +321,8 @@ class _Teams:
         self.slack = slack
         self.accounts = accounts
         self._teams: dict[str, _Team | None] = {}
+        #: Workspaces whose account answered its listing this pass (`confirm_not_found`).
+        self.answering: set[str] = set()
 
     async def get(self, team_id: str) -> _Team | None:
         if team_id in self._teams:
@@ -362,7 +388,8 @@ class LedgerAudit:
                     continue
                 await fence.check()
                 try:
-                    outcome = await self._correct(team, record, limiter, pending_before)
+                    outcome = await self._correct(team, record, limiter, pending_before,
+                                                  teams.answering)
                 except W3IPFSError as exc:
                     teams.leave(record.team_id, exc)
                     tally["left"] += 1
@@ -379,8 +406,9 @@ class LedgerAudit:
         return ", ".join(parts)
 
     async def _correct(self, team: _Team, record: PinRecord, limiter: RateLimiter,
-                       pending_before: datetime) -> str | None:
-        """Compare one row and correct it; the drift's kind, or None."""
+                       pending_before: datetime, answering: set[str]) -> str | None:
+        """Compare one row and correct it; the drift's kind, or None. A 404 counts as gone
+        once the account's listing answered this pass (`answering`, filled here)."""
         found = f"found by the audit on {short_date(utcnow())}"
         if record.state == "pending":
             done = await self.store.abandoned(record.id, pending_before,
@@ -397,6 +425,9 @@ class LedgerAudit:
             seen: Seen | None = Seen.of(await team.account.get_pin(record.pin_id))
         except NotFoundError:
             seen = None
+            if record.team_id not in answering:
+                await confirm_not_found(team.account, limiter)
+                answering.add(record.team_id)
         drift = compare(record, seen, now=utcnow(), stuck_after=self.stuck_after)
         if seen is not None and (drift is None or drift.kind == "stuck"):
             await self.store.checked(record.id, seen.status)
