@@ -120,7 +120,10 @@ class Sweeper:
 
     async def run_once(self) -> bool:
         """One pass if this process wins the lease; False when another process holds it."""
-        if not await self.leases.acquire(SWEEP, self.owner, self.lease_seconds):
+        # Not while a pass that finished started less than an interval ago (by any process):
+        # every process ticks every interval, but the deployment sweeps once per interval.
+        if not await self.leases.acquire(SWEEP, self.owner, self.lease_seconds,
+                                         idle_for=self.interval * 0.95):
             return False
         await self.leases.started(SWEEP, self.owner)
         fence = Fence(self.leases, self.owner, self.lease_seconds, lambda: self._stopping)

@@ -46,16 +46,20 @@ async def test_one_of_many_sweepers_runs_each_pass(leases: SweepLeases) -> None:
             return "ok"
         return Step("count", run)
 
-    sweepers = [Sweeper(leases, [counting(f"s{i}")], interval=60, lease_seconds=5)
+    sweepers = [Sweeper(leases, [counting(f"s{i}")], interval=0.5, lease_seconds=5)
                 for i in range(4)]
     outcomes = await asyncio.gather(*(s.run_once() for s in sweepers))
     assert sum(outcomes) == 1 and len(ran) == 1
     state = await leases.state(SWEEP)
     assert state is not None and state.last_result == "count: ok"
-    # The holder sweeps again; the others still may not while its lease runs.
+    # Within the interval nobody sweeps again, not even the holder: once per interval.
+    assert not any([await s.run_once() for s in sweepers])
+    await asyncio.sleep(0.5)
+    # After it, the holder sweeps again; the others still may not while its lease runs.
     winner = sweepers[outcomes.index(True)]
     assert await winner.run_once()
     assert not any([await s.run_once() for s in sweepers if s is not winner])
+    assert len(ran) == 2
 
 
 async def test_a_lapsed_lease_is_taken_over_and_the_stalled_holder_stops(
@@ -114,5 +118,6 @@ async def test_stopping_hands_the_lease_over_at_once(leases: SweepLeases) -> Non
         await asyncio.sleep(0.02)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    second = Sweeper(leases, [Step("fine", fine)], interval=60, lease_seconds=600)
+    second = Sweeper(leases, [Step("fine", fine)], interval=0.1, lease_seconds=600)
+    await asyncio.sleep(0.1)  # its interval since the first's last pass
     assert await second.run_once()  # not after 600 s
