@@ -95,14 +95,16 @@ class BackgroundCID:
     serialises with every read and send. aleph-cid releases the GIL while it hashes (measured:
     two threads hash 1.8x as fast as one), so on a worker thread it runs on the other core
     while the loop reads and sends the next bytes. Chunks are handed over in batches of at
-    least `batch` bytes, so the hand-over is paid per MiB rather than per 256 KiB socket read;
-    one batch is hashed while the next is gathered, so at most two batches are held (memory
-    flat in file size). Bytes are hashed in the order `feed` sees them.
+    least `batch` bytes: each hand-over wakes the worker, then the loop, so it is paid per
+    4 MiB rather than per socket read (measured on 2 cores: half the context switches of
+    1 MiB batches, less CPU per GiB). One batch is hashed while the next is gathered, so at
+    most two batches are held (memory flat in file size). Bytes are hashed in the order
+    `feed` sees them.
     """
 
     __slots__ = ("_batch", "_batched", "_hasher", "_limit", "_pending", "bytes_seen")
 
-    def __init__(self, batch: int = 1024 * 1024) -> None:
+    def __init__(self, batch: int = 4 * 1024 * 1024) -> None:
         self._hasher = StreamingCID()
         self._limit = batch
         self._batch: list[bytes] = []

@@ -34,6 +34,11 @@ from .text import inline_name
 
 log = logging.getLogger(__name__)
 
+#: The most a download reads from its socket per call, and buffers before it stops reading
+#: until the consumer catches up. asyncio reads at most 256 KiB per call and aiohttp stops
+#: reading past 128 KiB by default: for files of hundreds of MiB that is four times the
+#: wake-ups, reads and chunks for every layer above (the upload, the hashing thread) and a
+#: pause and resume per read (measured: issue 12, `bench/share_pin.py`).
 DOWNLOAD_CHUNK = 1024 * 1024
 MAX_REDIRECTS = 5
 HTML_TYPES = ("html", "htm", "xhtml")
@@ -270,6 +275,7 @@ class SlackDownload:
         self.bytes_read = 0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        _read_more_per_call(self._response)
         reader = self._response.content
         finished = False
         try:
@@ -297,6 +303,15 @@ class SlackDownload:
 
     def close(self) -> None:
         self._response.close()
+
+
+def _read_more_per_call(response: aiohttp.ClientResponse) -> None:
+    """Let the download's socket be read DOWNLOAD_CHUNK at a time (asyncio's selector
+    transport reads `max_size`, 256 KiB, per call; other event loops are left as they are)."""
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    if transport is not None and hasattr(transport, "max_size"):
+        transport.max_size = DOWNLOAD_CHUNK
 
 
 class SlackDownloader:
@@ -340,7 +355,7 @@ class SlackDownloader:
         if self._session is None or self._session.closed:
             self._resolver = GuardedResolver(self.allowed_hosts, self._dns)
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, auto_decompress=False,
+                timeout=self._timeout, auto_decompress=False, read_bufsize=DOWNLOAD_CHUNK,
                 connector=aiohttp.TCPConnector(limit=64, resolver=self._resolver),
             )
         return self._session
