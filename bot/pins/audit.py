@@ -159,12 +159,33 @@ async def confirm_not_found(client: W3IPFSClient, limiter: RateLimiter) -> None:
                           "W3IPFS_API_URL right?", status_code=exc.status_code) from None
 
 
-class PerPin:
-    """One `GET /pinning/{id}` per pin, paced. The first 404 is confirmed with the listing."""
+async def seen_before_own_keys(default: W3IPFSClient | None, limiter: RateLimiter,
+                               pin_id: str) -> Seen | None:
+    """A pin its workspace's own account does not know, as the environment's account sees it.
 
-    def __init__(self, client: W3IPFSClient, limiter: RateLimiter) -> None:
+    A workspace that gave itself its own keys (`/pin setup`) keeps in its ledger the pins it
+    made before, with the environment's account: they are still there, not gone. `default`
+    None: the workspace uses the environment's account, nothing else to ask.
+    """
+    if default is None:
+        return None
+    await limiter.wait()
+    try:
+        return Seen.of(await default.get_pin(pin_id))
+    except NotFoundError:
+        return None
+
+
+class PerPin:
+    """One `GET /pinning/{id}` per pin, paced. The first 404 is confirmed with the listing;
+    a pin the account does not know is asked of the environment's account (`default`, when
+    the account is a workspace's own)."""
+
+    def __init__(self, client: W3IPFSClient, limiter: RateLimiter,
+                 default: W3IPFSClient | None = None) -> None:
         self.client = client
         self.limiter = limiter
+        self.default = default
         self.requests = 0
         #: Whether the account is known to answer (its listing did): a 404 then means gone.
         self.answers = False
@@ -179,14 +200,16 @@ class PerPin:
                 self.requests += 1
                 await confirm_not_found(self.client, self.limiter)
                 self.answers = True
-            return None
+        self.requests += self.default is not None
+        return await seen_before_own_keys(self.default, self.limiter, pin_id)
 
 
 class FromListing(PerPin):
     """The account listed once; a pin the listing does not show pinned is asked about again."""
 
-    def __init__(self, client: W3IPFSClient, limiter: RateLimiter) -> None:
-        super().__init__(client, limiter)
+    def __init__(self, client: W3IPFSClient, limiter: RateLimiter,
+                 default: W3IPFSClient | None = None) -> None:
+        super().__init__(client, limiter, default)
         self.listed: dict[str, Seen] = {}
 
     async def load(self) -> None:
@@ -209,18 +232,20 @@ class FromListing(PerPin):
         return await super().seen(pin_id)
 
 
-async def view_for(client: W3IPFSClient, limiter: RateLimiter, pins: int) -> PerPin:
+async def view_for(client: W3IPFSClient, limiter: RateLimiter, pins: int,
+                   default: W3IPFSClient | None = None) -> PerPin:
     """The cheaper way to learn about `pins` pins of this account (one request to decide,
-    unless there is at most one pin to ask about)."""
+    unless there is at most one pin to ask about). `default`: the environment's account,
+    when this one is a workspace's own."""
     if pins <= 1:
-        return PerPin(client, limiter)
+        return PerPin(client, limiter, default)
     await limiter.wait()
     total = (await client.list_pins(0, 1)).totals.files
     if -(-total // LIST_PAGE) >= pins:
-        view = PerPin(client, limiter)
+        view = PerPin(client, limiter, default)
         view.answers = True  # the listing just answered
         return view
-    listing = FromListing(client, limiter)
+    listing = FromListing(client, limiter, default)
     await listing.load()
     return listing
 
@@ -273,7 +298,8 @@ async def audit_ledger(ledger: Ledger, accounts: Accounts, *, rate_per_minute: f
         team = teams[0]
         try:
             pins = sum([await store.count(t, pending_before) for t in teams])
-            view = await view_for(client, limiter, pins)
+            view = await view_for(client, limiter, pins,
+                                  None if client is accounts.default else accounts.default)
             for team in teams:
                 run.workspaces += 1
                 await _audit_team(store, team, view, pending_before, now, stuck_after, run,
@@ -424,10 +450,12 @@ class LedgerAudit:
         try:
             seen: Seen | None = Seen.of(await team.account.get_pin(record.pin_id))
         except NotFoundError:
-            seen = None
             if record.team_id not in answering:
                 await confirm_not_found(team.account, limiter)
                 answering.add(record.team_id)
+            seen = await seen_before_own_keys(
+                None if team.account is self.accounts.default else self.accounts.default,
+                limiter, record.pin_id)
         drift = compare(record, seen, now=utcnow(), stuck_after=self.stuck_after)
         if seen is not None and (drift is None or drift.kind == "stuck"):
             await self.store.checked(record.id, seen.status)

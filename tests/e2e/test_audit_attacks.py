@@ -17,11 +17,33 @@ from sqlalchemy import select
 from bot.jobs.sweeper import SWEEP
 from bot.store.ledger import utcnow
 from bot.store.models import PinRow
-from tests.e2e.conftest import BotFactory
+from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_audit import FAST, ROOT, env_for
 from tests.e2e.test_cli import assert_one_line_error, cli_env, pinbot
 from tests.e2e.test_ledger import share_and_wait
 from tests.e2e.test_shared_files import text_of
+from tests.e2e.test_workspace_keys import FERNET, OTHER_KEY, OTHER_SECRET, setup_keys
+
+
+async def states(bot: Bot) -> dict[str, tuple[str, str | None]]:
+    async with bot.services.ledger.sessions() as session:
+        return {r.name: (r.state, r.unpin_reason)
+                for r in (await session.scalars(select(PinRow))).all()}
+
+
+async def sweep_once(bot: Bot, sweeping: Bot) -> None:
+    """`bot` hands the sweep's lease over to `sweeping` (PINBOT_SWEEP_INTERVAL=1), which
+    must then finish a whole pass (retention, notices, audit)."""
+    started = utcnow()
+    await bot.services.sweeper.leases.release(SWEEP, bot.services.sweeper.owner)
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        state = await sweeping.services.sweeper.leases.state(SWEEP)
+        if (state is not None and state.last_finished_at is not None
+                and state.last_finished_at > started and "audit:" in (state.last_result or "")):
+            return
+        assert asyncio.get_running_loop().time() < deadline, "no sweep finished"
+        await asyncio.sleep(0.1)
 
 
 async def test_an_api_answering_404_to_everything_is_an_outage_not_gone_pins(
@@ -39,22 +61,9 @@ async def test_an_api_answering_404_to_everything_is_an_outage_not_gone_pins(
             assert res.code == 2, (name, args, res.out, res.err)
             assert "gone" not in res.out.replace('"gone": 0', ""), res.out
 
-    await bot.services.sweeper.leases.release(SWEEP, bot.services.sweeper.owner)
-    started = utcnow()
-    sweeping = await make_bot(PINBOT_SWEEP_INTERVAL="1", W3IPFS_API_URL=wrong, **FAST)
-
-    deadline = asyncio.get_running_loop().time() + 20
-    while True:  # until a whole pass (retention, notices, audit) has finished
-        state = await sweeping.services.sweeper.leases.state(SWEEP)
-        if (state is not None and state.last_finished_at is not None
-                and state.last_finished_at > started and "audit:" in (state.last_result or "")):
-            break
-        assert asyncio.get_running_loop().time() < deadline, "no sweep finished"
-        await asyncio.sleep(0.1)
-    async with bot.services.ledger.sessions() as session:
-        states = {r.name: (r.state, r.unpin_reason)
-                  for r in (await session.scalars(select(PinRow))).all()}
-    assert states == {"one.txt": ("pinned", None), "two.txt": ("pinned", None)}
+    await sweep_once(bot, await make_bot(PINBOT_SWEEP_INTERVAL="1", W3IPFS_API_URL=wrong,
+                                         **FAST))
+    assert await states(bot) == {"one.txt": ("pinned", None), "two.txt": ("pinned", None)}
     for card in cards.values():
         shown = text_of(bot.slack.thread(card["channel"], card["thread_ts"])[0])
         assert "Gone from the pinning service" not in shown
@@ -69,3 +78,40 @@ async def test_since_at_the_edge_of_the_calendar_is_a_one_line_error(
         res = await pinbot("export", "--since", since, env=env, cwd=tmp_path)
         assert res.code == 2, (since, res.err)
         assert_one_line_error(res)
+
+
+async def test_pins_made_before_the_workspace_had_its_own_keys_are_not_gone(
+    make_bot: BotFactory, database_url: str, tmp_path: Path,
+) -> None:
+    bot = await make_bot(PINBOT_ENCRYPTION_KEY=FERNET, **FAST)
+    bot.w3ipfs.accounts[OTHER_KEY] = OTHER_SECRET
+    before = await share_and_wait(bot, "before.txt", b"pinned into the environment's account")
+    saved = await setup_keys(bot)
+    assert saved.body["response_action"] == "update"
+    await share_and_wait(bot, "after.txt", b"pinned into the workspace's own account")
+    assert [p["metadata"]["name"] for p in bot.w3ipfs.all_pins()] == ["before.txt"]
+    env = env_for(bot, database_url) | {"PINBOT_ENCRYPTION_KEY": FERNET}
+
+    clean = await pinbot("audit", env=env, cwd=tmp_path)
+    assert clean.code == 0, clean.out + clean.err
+    assert "checked 2 pins in 1 workspace: no drift" in clean.out
+
+    await sweep_once(bot, await make_bot(PINBOT_SWEEP_INTERVAL="1",
+                                         PINBOT_ENCRYPTION_KEY=FERNET, **FAST))
+    assert await states(bot) == {"before.txt": ("pinned", None), "after.txt": ("pinned", None)}
+    assert "Gone from" not in text_of(bot.slack.thread(before["channel"],
+                                                       before["thread_ts"])[0])
+
+    # Unpinned behind pinbot's back in the account that holds it: real drift, corrected as
+    # such by the sweep (which keeps running), not as "gone".
+    (at_service,) = bot.w3ipfs.all_pins()
+    await bot.services.w3ipfs.unpin(at_service["id"])
+
+    def corrected() -> bool:
+        shown = text_of(bot.slack.thread(before["channel"], before["thread_ts"])[0])
+        return "Unpinned at the pinning service" in shown
+
+    await bot.eventually(corrected, timeout=20)
+    async with bot.services.ledger.sessions() as session:
+        row = (await session.scalars(select(PinRow).where(PinRow.name == "before.txt"))).one()
+    assert (row.state, row.unpin_reason, row.status) == ("unpinned", "service", "UNPINNED")
