@@ -21,6 +21,7 @@ mid-pass) is left alone. A pass cut short is run again by the next holder.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -30,13 +31,14 @@ from slack_sdk.errors import SlackClientError
 from .. import blocks
 from ..jobs.sweeper import Fence, Step
 from ..pacing import RateLimiter
+from ..permissions import team_mark
 from ..slack import replies
 from ..slack.clients import SlackClients, Workspace
 from ..store import Ledger, PinRecord
 from ..store.ledger import utcnow
 from ..store.retention import BATCH, RetentionStore, cursor
 from ..units import policy_duration
-from ..w3ipfs import NotFoundError, W3IPFSClient, W3IPFSError
+from ..w3ipfs import NotFoundError, PinState, W3IPFSClient, W3IPFSError
 from .accounts import Accounts
 
 log = logging.getLogger(__name__)
@@ -139,9 +141,7 @@ class Expiry:
             return "skipped"
         assert team.account is not None
         try:
-            await team.account.unpin(record.pin_id)
-        except NotFoundError:
-            pass  # already gone at the service: only the ledger and the card are behind
+            await self._unpin(team.account, record.team_id, record.pin_id)
         except W3IPFSError as exc:
             await self.store.release_unpin(record.id)
             teams.leave(record.team_id, exc)
@@ -160,6 +160,29 @@ class Expiry:
                                      shared_by=done.user_id, verified=done.verified,
                                      retention_seconds=done.retention_seconds))
         return "unpinned"
+
+    async def _unpin(self, account: W3IPFSClient, team_id: str, pin_id: str) -> None:
+        """Unpin at the service; a 404 counts as done (only the ledger and card are behind).
+
+        A pin made before its workspace set its own keys (`/pin setup`) lives on the
+        environment's account, which the workspace's own account answers 404 for: it is
+        unpinned there, if it carries this workspace's mark (or none: the account was the
+        workspace's alone), so retention never records as unpinned a pin still paid for.
+        """
+        try:
+            await account.unpin(pin_id)
+            return
+        except NotFoundError:
+            if account is self.accounts.default:
+                return
+        default = self.accounts.default
+        try:
+            pin = await default.get_pin(pin_id)
+        except NotFoundError:
+            return
+        if team_mark(pin) in (None, team_id) and pin.state is not PinState.UNPINNED:
+            with contextlib.suppress(NotFoundError):
+                await default.unpin(pin_id)
 
     # -- notices -----------------------------------------------------------------------------
 

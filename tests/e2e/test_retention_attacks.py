@@ -24,6 +24,7 @@ from tests.e2e.test_retention_sweep import (
     until,
 )
 from tests.e2e.test_shared_files import text_of
+from tests.e2e.test_workspace_keys import FERNET, OTHER_KEY, OTHER_SECRET, setup_keys
 
 
 async def test_keep_pressed_while_the_sweep_unpins_is_not_answered_kept(
@@ -73,3 +74,26 @@ async def test_a_failed_unpin_leaves_the_pin_keepable(make_bot: BotFactory) -> N
     assert pinned_at_service(bot, record.pin_id)
     kept = await row(bot, record)
     assert kept.state == "pinned" and kept.kept and kept.unpin_reason is None
+
+
+async def test_a_pin_made_before_the_workspace_had_its_own_keys_is_unpinned_where_it_is(
+    make_bot: BotFactory,
+) -> None:
+    """A pin made on the environment's account, then the workspace sets its own keys: the
+    sweep must unpin it on the account that holds it (its own answers 404), not record it as
+    unpinned while it stays pinned, and paid for, for good."""
+    bot = await make_bot(PINBOT_ADMIN_USERS=ADMIN, PINBOT_API_RATE="6000",
+                         PINBOT_ENCRYPTION_KEY=FERNET)
+    bot.w3ipfs.accounts[OTHER_KEY] = OTHER_SECRET
+    await passes(bot, 1)
+    await set_retention(bot, "C0GENERAL", "1h")
+    _, record = await share(bot, "before-keys.txt")
+    saved = await setup_keys(bot)
+    assert saved.body["response_action"] == "update"
+    assert await bot.services.accounts.uses_own_keys(record.team_id)
+    await change(bot, record, expires_at=utcnow() - timedelta(seconds=1))
+    expire = bot.services.sweeper.steps[0]
+    assert await expire.run(_Unchecked()) == "1 unpinned"  # type: ignore[arg-type]
+    assert not pinned_at_service(bot, record.pin_id)
+    done = await row(bot, record)
+    assert done.state == "unpinned" and done.unpin_reason == "retention"
