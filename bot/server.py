@@ -19,7 +19,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from . import inbound, logs, metrics
+from . import allocator, inbound, logs, metrics
 from .app import Registrar, create_app
 from .keys import KeyVault
 from .services import Services
@@ -196,6 +196,7 @@ def serve(settings: Settings, register: Registrar) -> None:
     elif settings.slack_signing_secret is None:
         settings.slack_signing_secret = settings.slack_app_token  # unused in Socket Mode
     logs.configure(settings.log_level, secrets_of(settings))
+    allocator.tune_for_streaming()
     asyncio.run(run(settings, register))
 
 

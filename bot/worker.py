@@ -12,6 +12,7 @@ from typing import Any
 
 from arq.worker import Worker, func
 
+from . import allocator
 from .queue import QUEUE, redis_settings
 from .services import Services
 from .settings import Settings
@@ -62,4 +63,5 @@ def run_worker(settings: Settings) -> None:
     settings.require("redis_url", "w3ipfs_api_key", "w3ipfs_secret_key")
     if not settings.oauth:
         settings.require("slack_bot_token")
+    allocator.tune_for_streaming()
     build_worker(settings).run()
