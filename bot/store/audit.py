@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 
 from .ledger import DB_ERRORS, Ledger, LedgerUnavailable, PinRecord, reason, utcnow
 from .models import PinRow
@@ -73,6 +73,7 @@ def _stuck(stuck_before: datetime) -> Any:
 
 class AuditStore:
     def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
         self._session = ledger.sessions
 
     # -- reading: `pinbot audit` -------------------------------------------------------------
@@ -170,16 +171,7 @@ class AuditStore:
 
     async def _set(self, row_id: int, where: Sequence[Any],
                    values: dict[str, Any]) -> PinRecord | None:
-        try:
-            async with self._session.begin() as session:
-                result = await session.execute(
-                    update(PinRow).where(PinRow.id == row_id, *where).values(**values))
-                if int(getattr(result, "rowcount", 0) or 0) != 1:
-                    return None
-                row = await session.get(PinRow, row_id, populate_existing=True)
-        except DB_ERRORS as exc:
-            raise LedgerUnavailable(reason(exc)) from None
-        return PinRecord.of(row) if row is not None else None
+        return await self._ledger.update_if(row_id, where, values)
 
     # -- `/pins audit` -----------------------------------------------------------------------
 

@@ -338,6 +338,25 @@ class Ledger:
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
 
+    async def update_if(self, record_id: int, where: Sequence[Any],
+                        values: dict[str, Any]) -> PinRecord | None:
+        """Compare-and-set one row: write `values` only while `where` holds; the row as
+        written, or None when it did not (another writer got there first).
+
+        The sweep's steps and the audit make every write this way, so two processes (or a
+        pass re-run after a crash) never both act on one pin.
+        """
+        try:
+            async with self._session.begin() as session:
+                result = await session.execute(
+                    update(PinRow).where(PinRow.id == record_id, *where).values(**values))
+                if _rowcount(result) != 1:
+                    return None
+                row = await session.get(PinRow, record_id, populate_existing=True)
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(reason(exc)) from None
+        return PinRecord.of(row) if row is not None else None
+
     async def _update_one(self, record_id: int, values: dict[str, Any]) -> PinRecord:
         try:
             async with self._session.begin() as session:

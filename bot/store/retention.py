@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import and_, false, or_, select
 
 from .ledger import DB_ERRORS, Ledger, LedgerUnavailable, PinRecord, reason, utcnow
 from .models import PinRow
@@ -31,6 +31,7 @@ Cursor = tuple[datetime, int]
 
 class RetentionStore:
     def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
         self._session = ledger.sessions
 
     async def due(self, now: datetime, *, after: Cursor | None = None,
@@ -106,16 +107,7 @@ class RetentionStore:
 
     async def _set(self, row_id: int, where: Sequence[Any],
                    values: dict[str, Any]) -> PinRecord | None:
-        try:
-            async with self._session.begin() as session:
-                result = await session.execute(
-                    update(PinRow).where(PinRow.id == row_id, *where).values(**values))
-                if int(getattr(result, "rowcount", 0) or 0) != 1:
-                    return None
-                row = await session.get(PinRow, row_id, populate_existing=True)
-        except DB_ERRORS as exc:
-            raise LedgerUnavailable(reason(exc)) from None
-        return PinRecord.of(row) if row is not None else None
+        return await self._ledger.update_if(row_id, where, values)
 
 
 def cursor(record: PinRecord) -> Cursor:
