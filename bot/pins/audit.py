@@ -220,9 +220,13 @@ class FromListing(PerPin):
             # Oldest first: pins made while the listing runs land after it, not in its pages.
             page = await self.client.list_pins(offset, LIST_PAGE, "all", "created_at", "ASC")
             self.answers = True
+            before = len(self.listed)
             self.listed.update((p.id, Seen.of(p)) for p in page.pins)
             offset += len(page.pins)
-            if len(page.pins) < LIST_PAGE or offset >= page.totals.files:
+            # A page that adds no pin not seen before means the service ignores `offset` (or
+            # loops): stop, rather than list forever; pins not listed are asked one by one.
+            if (len(page.pins) < LIST_PAGE or offset >= page.totals.files
+                    or len(self.listed) == before):
                 return
 
     async def seen(self, pin_id: str) -> Seen | None:

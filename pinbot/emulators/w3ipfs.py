@@ -130,6 +130,8 @@ class W3IPFSEmulator:
         self.content_sizes: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
         self.faults: deque[Fault] = deque()
+        #: A service that ignores `offset` on the listing (every page is the first one).
+        self.ignore_offset = False
         #: Per account (api key): the gateways `GET /gateways/` lists (see `set_gateways`).
         self.gateways: dict[str, list[dict[str, Any]]] = {}
         #: Per account: a whole response body that replaces the listing (junk, for tests).
@@ -488,6 +490,8 @@ class W3IPFSEmulator:
             return _error(400, "offset and limit must be integers")
         if offset < 0 or limit < 1 or limit > 1000:
             return _error(400, "offset must be >= 0 and 1 <= limit <= 1000")
+        if self.ignore_offset:
+            offset = 0
         pinned = q.get("pinned", "all").lower()
         if pinned not in {"all", "true", "false"}:
             return _error(400, "pinned must be one of all, true, false")

@@ -9,13 +9,16 @@ and asks again about anything the listing shows as drift; the export streams eve
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
+from bot.cid import cid_v1_of
 from bot.pacing import RateLimiter
+from bot.pins import audit
 from bot.pins.audit import FromListing, PerPin, view_for
 from bot.store import Ledger, upgrade
 from bot.store.audit import GONE, AuditStore
@@ -132,3 +135,22 @@ async def test_listing_only_when_cheaper_and_drift_asked_again(
     assert gone is not None and gone.state is PinState.UNPINNED
     assert len(w3ipfs.api_requests("GET", f"/pinning/{pins[2].id}")) == 1  # asked again
     assert await listing.seen("0f0f0f0f-unknown-pin") is None
+
+
+async def test_a_service_ignoring_offset_does_not_make_the_listing_endless(
+    w3ipfs: W3IPFSEmulator, client: W3IPFSClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every page the same: the listing stops at the first page that adds nothing new
+    (not after totals / page requests, which a wrong total makes endless), and the pins it
+    never showed are asked about one by one."""
+    monkeypatch.setattr(audit, "LIST_PAGE", 2)
+    pins = [await client.pin_by_hash(cid_v1_of(f"pin {i}".encode()), name=f"p{i}")
+            for i in range(9)]
+    w3ipfs.ignore_offset = True
+    w3ipfs.requests.clear()
+    listing = await asyncio.wait_for(view_for(client, RateLimiter(60_000), 9), timeout=10)
+    assert isinstance(listing, FromListing)
+    assert len(w3ipfs.api_requests("GET", "/pinning/pins")) == 3  # the probe, two pages
+    last = await listing.seen(pins[-1].id)
+    assert last is not None and last.state is PinState.PINNED
+    assert len(w3ipfs.api_requests("GET", f"/pinning/{pins[-1].id}")) == 1
