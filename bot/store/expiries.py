@@ -122,8 +122,9 @@ class Expiries:
             async with self._session.begin() as session:
                 result = await session.execute(
                     update(PinRow).where(*where, *change)
-                    .values(kept=kept, kept_by=by_user if kept else None,
-                            updated_at=utcnow()))
+                    .values(kept=kept, kept_by=by_user if kept else None, updated_at=utcnow(),
+                            # Unkept: its expiry stands again, and so does the 24-hour notice.
+                            noticed_at=PinRow.noticed_at if kept else None))
                 row = await session.scalar(
                     select(PinRow).where(*where).execution_options(populate_existing=True))
         except DB_ERRORS as exc:

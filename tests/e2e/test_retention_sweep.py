@@ -162,6 +162,15 @@ async def test_the_notice_is_posted_once_in_the_thread_a_day_ahead(make_bot: Bot
     await change(bot, soon, expires_at=utcnow() - timedelta(seconds=1))
     await passes(bot, 2)
     assert pinned_at_service(bot, soon.pin_id) and deletes(bot, soon.pin_id) == 0
+    # Unkept a day before its expiry: the notice is due again, and told again.
+    await change(bot, soon, expires_at=utcnow() + timedelta(hours=2))
+    answer = text_of(await say(bot, f"unkeep {soon.pin_id}", user="UALICE"))
+    assert "soon.txt" in answer, answer
+
+    async def told_again() -> bool:
+        return len(notices(fake)) == 2
+
+    await until(told_again, "a second notice after unkeep")
 
 
 async def test_a_refused_notice_is_tried_again(make_bot: BotFactory) -> None:
