@@ -220,7 +220,7 @@ class Expiry:
     async def _post(workspace: Workspace, record: PinRecord, message: blocks.Message) -> bool:
         """In the file's thread (the card's), else on the card; a pin made with `/pin CID`
         has neither, so its notice goes to whoever pinned it, in a DM."""
-        thread = record.message_ts or record.reply_ts
+        thread = record.thread_ts or record.message_ts or record.reply_ts
         if record.channel_id and thread:
             return await replies.post(workspace.client, record.channel_id, message,
                                       thread_ts=thread) is not None

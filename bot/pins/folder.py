@@ -92,7 +92,8 @@ class PinFolder:
         claim = await self.ledger.claim(job.team_id, key, name=folder, size=total,
                                         channel_id=req.channel_id, user_id=req.user_id,
                                         message_ts=req.message_ts, owner=f"job:{job.id}",
-                                        source=req.kind)
+                                        source=req.kind,
+                                        thread_ts=req.thread_ts or req.message_ts)
         if not claim.won:
             return await self._tell(lease, slack, blocks.notice(
                 "These files are already pinned as a folder (or being pinned): see the "

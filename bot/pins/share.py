@@ -143,7 +143,7 @@ class PinSharedFile:
         claim = await self.ledger.claim(
             job.team_id, pin_key, name=file.name, size=file.size, channel_id=req.channel_id,
             user_id=req.user_id, slack_file_id=file.id, message_ts=share.ts if share else None,
-            owner=f"job:{job.id}", source=req.kind,
+            owner=f"job:{job.id}", source=req.kind, thread_ts=thread,
         )
         await lease.save(pin_key=pin_key)
         if not claim.won:

@@ -81,6 +81,8 @@ class PinRecord:
     reply_ts: str | None = None
     #: How it was pinned (share, reaction, shortcut, folder, cid, catchup); None before 0008.
     source: str | None = None
+    #: The thread its card is in (a file shared as a thread reply: the thread's parent).
+    thread_ts: str | None = None
     expires_at: datetime | None = None
     retention_seconds: int | None = None
     kept: bool = False
@@ -99,6 +101,7 @@ class PinRecord:
             unpinned_at=aware(row.unpinned_at), unpinned_by=row.unpinned_by,
             checked_at=aware(row.checked_at), updated_at=aware(row.updated_at) or utcnow(),
             claim_owner=row.claim_owner, reply_ts=row.reply_ts, source=row.source,
+            thread_ts=row.thread_ts,
             expires_at=aware(row.expires_at), retention_seconds=row.retention_seconds,
             kept=bool(row.kept), kept_by=row.kept_by, noticed_at=aware(row.noticed_at),
             unpin_reason=row.unpin_reason,
@@ -214,6 +217,7 @@ class Ledger:
         message_ts: str | None = None,
         owner: str | None = None,
         source: str | None = None,
+        thread_ts: str | None = None,
     ) -> Claim:
         """Claim `key` for this team. Exactly one concurrent caller wins.
 
@@ -231,7 +235,8 @@ class Ledger:
         fields = {
             "name": name, "size": size, "channel_id": channel_id, "user_id": user_id,
             "slack_file_id": slack_file_id, "message_ts": message_ts, "claim_owner": owner,
-            "source": source, "retention_seconds": retention, "noticed_at": None,
+            "source": source, "thread_ts": thread_ts, "retention_seconds": retention,
+            "noticed_at": None,
             "expires_at": now + timedelta(seconds=retention) if retention else None,
             "kept": False, "kept_by": None, "unpin_reason": None,
         }

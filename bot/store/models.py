@@ -68,6 +68,8 @@ class PinRow(Base):
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     claim_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     reply_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: The thread the pin's card and notices go in (the file share's thread parent).
+    thread_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     #: How it was pinned: share, reaction, shortcut, folder, cid, catchup (the job's kind).
     source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     #: Retention: when the sweep unpins it (stamped at claim from the channel's policy, or

@@ -276,3 +276,26 @@ async def _a_pin_kept_after_the_batch_was_read_is_left_alone(bot: Bot) -> None:
     assert summary == "1 unpinned, 1 skipped, 3 left", summary  # T0GONE's are still left
     assert not pinned_at_service(bot, first.pin_id)
     assert pinned_at_service(bot, second.pin_id) and deletes(bot, second.pin_id) == 0
+
+
+async def test_a_notice_for_a_file_shared_in_a_thread_goes_in_that_thread(
+    make_bot: BotFactory,
+) -> None:
+    """A file shared as a reply: its card is in the thread (the parent's ts), and so must be
+    its notice — never a reply's ts as thread_ts, which Slack does not thread under."""
+    bot = await make_bot(**SWEEPING)
+    await set_retention(bot, "C0GENERAL", "2d")
+    parent = bot.slack.next_ts()
+    fake = bot.slack.add_file("in-thread.txt", b"a reply's file", thread_ts=parent)
+    await bot.driver.file_shared(fake)
+    await bot.idle()
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "pinned" and record.thread_ts == parent
+    await change(bot, record, expires_at=utcnow() + timedelta(hours=1))
+
+    async def posted() -> list[dict[str, Any]]:
+        return [m for m in bot.slack.thread("C0GENERAL", parent)
+                if "will be unpinned on" in text_of(m)]
+
+    (notice,) = await until(posted, "the notice in the thread's parent")
+    assert "in-thread.txt" in text_of(notice)

@@ -19,6 +19,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("pins") as batch:
         batch.add_column(sa.Column("source", sa.String(16), nullable=True))
+        batch.add_column(sa.Column("thread_ts", sa.String(32), nullable=True))
         batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("retention_seconds", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("kept", sa.Boolean(), nullable=False,
@@ -55,5 +56,5 @@ def downgrade() -> None:
     op.drop_index("ix_pins_state_expires_at", "pins")
     with op.batch_alter_table("pins") as batch:
         for column in ("unpin_reason", "noticed_at", "kept_by", "kept", "retention_seconds",
-                       "expires_at", "source"):
+                       "expires_at", "thread_ts", "source"):
             batch.drop_column(column)
