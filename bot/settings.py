@@ -215,8 +215,9 @@ class Settings(BaseSettings):
         """Megabytes (`500`), or a size with a unit (`2GB`); blank, 0 or `off`: unlimited."""
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
             return None
-        if isinstance(value, str):
-            return parse_size(value, default_unit="mb") / 10**6
+        if isinstance(value, str):  # the environment's `0` is text: unlimited too
+            size = parse_size(value, default_unit="mb", allow_zero=True)
+            return None if size == 0 else size / 10**6
         return None if value == 0 else value
 
     @field_validator("min_download_rate", mode="before")

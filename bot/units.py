@@ -50,16 +50,19 @@ def parse_duration(text: str | float | int) -> float:
     return seconds
 
 
-def parse_size(text: str, *, default_unit: str = "b") -> int:
+def parse_size(text: str, *, default_unit: str = "b", allow_zero: bool = False) -> int:
     """Bytes from `500MB`, `2GB`, `1.5GiB`, `750K` (KB/MB/GB decimal, KiB/MiB/GiB binary).
 
     A plain number is in `default_unit` (the issue's `PINBOT_QUOTA_USER_MB` is megabytes).
+    `allow_zero`: a written zero (`0`, `0MB`) is 0, for settings where it means "none".
     """
     match = _SIZE.match(text)
     if match is None:
         raise ValueError(f"must be {SIZE_HINT}")
     unit = (match.group(2) or default_unit).lower()
     size = float(match.group(1)) * _SIZE_UNITS[unit]
+    if allow_zero and size == 0:
+        return 0
     if not math.isfinite(size) or size < 1 or size > MAX_SIZE:
         raise ValueError(f"must be {SIZE_HINT} (between 1 byte and 1 PB)")
     return int(size)

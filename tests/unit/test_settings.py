@@ -149,3 +149,21 @@ def test_database_and_redis_passwords_stay_out_of_repr() -> None:
                       redis_url="redis://:redis-pass-4410@cache:6379/0")
     shown = repr(s) + str(s)
     assert "db-pass-7731" not in shown and "redis-pass-4410" not in shown
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "0MB", " 0 ", "off", "OFF", ""])
+def test_quota_user_mb_zero_or_off_is_unlimited(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """README: `PINBOT_QUOTA_USER_MB` unset, `0` or `off` is unlimited. An environment
+    variable is always text, so `0` arrives as the string "0" (was: refused at start-up)."""
+    monkeypatch.setenv("PINBOT_QUOTA_USER_MB", value)
+    assert load_settings().quota_user_bytes is None
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "1e12TB"])
+def test_bad_quota_user_mb_stops_start(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PINBOT_QUOTA_USER_MB", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "PINBOT_QUOTA_USER_MB" in str(info.value) and value not in str(info.value)
