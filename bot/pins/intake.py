@@ -95,13 +95,14 @@ class Intake:
         self, client: AsyncWebClient, *, team_id: str, event_id: str, file_id: str,
         channel_id: str, user_id: str, event_time: float | None,
     ) -> None:
-        """`file_shared`: one job per event (the file's claim makes the upload exactly-once)."""
+        """`file_shared`: one job per event (the file's claim makes the upload exactly-once).
+
+        Slack's retries of an event are dropped by the job's key (`share:<event id>`, one
+        write), not by a separate event-id record first (a second write on every share).
+        """
         await self._watermark(team_id, event_time)
         if not await self.auto_pins_in(team_id, channel_id):
             log.info("file %s in %s not pinned: auto-pin is off there", file_id, channel_id)
-            return
-        if event_id and not await self.first_delivery(event_id, team_id):
-            log.info("duplicate delivery of event %s (file %s) ignored", event_id, file_id)
             return
         request = PinRequest("share", team_id, channel_id, user_id, file_id=file_id,
                              event_time=event_time)
