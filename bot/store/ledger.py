@@ -141,11 +141,13 @@ LedgerSort = Literal["created_at", "size", "name"]
 
 
 def create_engine(url: str) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
-        # Writers wait for each other instead of failing with "database is locked".
-        kwargs["connect_args"] = {"timeout": 30}
-    return create_async_engine(url, **kwargs)
+        # Writers wait for each other instead of failing with "database is locked". No
+        # pre-ping: a connection to a local file does not go stale, and the ping was a round
+        # trip to SQLite's thread on every checkout (a dozen per shared file).
+        return create_async_engine(url, connect_args={"timeout": 30})
+    # A server's connections can be dropped (restarts, idle timeouts): test each checkout.
+    return create_async_engine(url, pool_pre_ping=True)
 
 
 class Ledger:
