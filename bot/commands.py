@@ -13,7 +13,7 @@ from typing import Literal
 from .cid import InvalidCIDError, parse_cid
 from .ids import is_pin_id, is_slack_id
 from .text import inline_name
-from .units import SIZE_HINT, parse_duration, parse_size
+from .units import parse_duration, parse_size
 
 EXAMPLE_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 PAGE_SIZE = 10
@@ -280,9 +280,13 @@ def parse_quota(words: list[str]) -> Quota:
     example = ("Use `/pin quota 500MB` (or `2GB`, `1.5GiB`; a plain number is MB), or "
                "`/pin quota off`.")
     try:
-        return Quota(parse_size(typed, default_unit="mb"))
-    except ValueError:
-        raise CommandError(f"`{inline_name(typed, 40)}` is not {SIZE_HINT}. {example}") from None
+        limit = parse_size(typed, default_unit="mb", allow_zero=True)
+    except ValueError as exc:  # the text never repeats the input: echo it escaped here
+        raise CommandError(f"`{inline_name(typed, 40)}` {exc}. {example}") from None
+    if limit == 0:
+        raise CommandError("A quota of 0 would refuse every file; `/pin quota off` removes "
+                           "the channel's quota instead. " + example)
+    return Quota(limit)
 
 
 def parse_pin(text: str) -> PinCID | AutoPin | Setup | Retention | Keep | Quota:
