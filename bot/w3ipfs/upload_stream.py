@@ -118,9 +118,11 @@ class UploadSession:
     def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit),
+                # The same certificate authorities as the client's httpx calls (certifi, or
+                # SSL_CERT_FILE / SSL_CERT_DIR), and its proxies (HTTP(S)_PROXY, NO_PROXY).
+                connector=aiohttp.TCPConnector(limit=self._limit,
+                                               ssl=httpx.create_ssl_context(trust_env=True)),
                 headers={"User-Agent": self._user_agent},
-                # As httpx: proxies from HTTP(S)_PROXY / NO_PROXY.
                 trust_env=True,
             )
         return self._session
