@@ -59,14 +59,19 @@ class Expiries:
         return Touched(int(pins or 0), int(size or 0), int(due or 0), int(kept or 0))
 
     async def apply(self, team_id: str, channel_id: str, seconds: int) -> int:
-        """Stamp `created_at + seconds` on the channel's pinned, not-kept pins (and clear their
-        notice, so the new expiry gets its own). The number stamped."""
+        """Stamp `created_at + seconds` on the channel's pinned, not-kept pins (and clear the
+        notice of those whose expiry moves, so the new expiry gets its own; a pin given the
+        expiry it already had, by a second Confirm or the same policy applied again, is not
+        told twice). The number stamped."""
         table = PinRow.metadata.tables[PinRow.__tablename__]
+        expires = bindparam("expires", type_=table.c.expires_at.type)
         stamp = (update(table)
                  .where(table.c.id == bindparam("row_id"), table.c.state == "pinned",
                         table.c.kept == false())
-                 .values(expires_at=bindparam("expires"), retention_seconds=seconds,
-                         noticed_at=None, unpin_reason=None))
+                 .values(expires_at=expires, retention_seconds=seconds,
+                         noticed_at=case((table.c.expires_at == expires, table.c.noticed_at),
+                                         else_=None),
+                         unpin_reason=None))
         try:
             async with self._session.begin() as session:
                 rows = (await session.execute(
