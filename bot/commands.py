@@ -13,7 +13,7 @@ from typing import Literal
 from .cid import InvalidCIDError, parse_cid
 from .ids import is_pin_id, is_slack_id
 from .text import inline_name
-from .units import parse_duration, parse_size
+from .units import OutOfRange, parse_duration, parse_size
 
 EXAMPLE_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 PAGE_SIZE = 10
@@ -251,9 +251,10 @@ def parse_retention(words: list[str]) -> Retention:
         return Retention(0, apply)
     try:
         seconds = parse_duration(args[0])
-    except ValueError:
-        raise CommandError(
-            f"`{inline_name(args[0], 40)}` is not a duration I know. {example}") from None
+    except ValueError as exc:
+        too_long = " (at most 100 years)" if isinstance(exc, OutOfRange) else ""
+        raise CommandError(f"`{inline_name(args[0], 40)}` is not a duration I know"
+                           f"{too_long}. {example}") from None
     if seconds < 1:
         raise CommandError(f"A retention must be at least 1 second. {example}")
     return Retention(int(seconds), apply)

@@ -33,6 +33,10 @@ _RATE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
                "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
 
+class OutOfRange(ValueError):
+    """Well written, but too large (or too small) to mean anything: say the range."""
+
+
 def parse_duration(text: str | float | int) -> float:
     """Seconds from `45s`, `30m`, `12h`, `90d`, `2w` or a plain number of seconds.
 
@@ -46,7 +50,7 @@ def parse_duration(text: str | float | int) -> float:
             raise ValueError(f"must be {DURATION_HINT}")
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
     if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DURATION:
-        raise ValueError(f"must be {DURATION_HINT} (at most 100 years)")
+        raise OutOfRange(f"must be {DURATION_HINT} (at most 100 years)")
     return seconds
 
 
@@ -64,7 +68,7 @@ def parse_size(text: str, *, default_unit: str = "b", allow_zero: bool = False) 
     if allow_zero and size == 0:
         return 0
     if not math.isfinite(size) or size < 1 or size > MAX_SIZE:
-        raise ValueError(f"must be {SIZE_HINT} (between 1 byte and 1 PB)")
+        raise OutOfRange(f"must be {SIZE_HINT} (between 1 byte and 1 PB)")
     return int(size)
 
 

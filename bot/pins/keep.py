@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import blocks
+from ..cid import InvalidCIDError, parse_cid
 from ..ids import is_slack_id
 from ..permissions import Admins
 from ..slack.replies import update
@@ -51,7 +52,7 @@ class Keeping:
         `LedgerUnavailable`."""
         record = await self.ledger.by_pin_id(team, pin_id)
         if record is None:
-            return unknown(pin_id)
+            return await self._not_a_pin_id(team, pin_id, keep)
         name = f"*{blocks.inline_name(record.name or pin_id, 200)}*"
         if record.state != "pinned":
             return blocks.notice(f"{name} is not pinned any more, so there is nothing to "
@@ -75,6 +76,25 @@ class Keeping:
             log.info("pin %s of %s %s by %s", pin_id, team, "kept" if keep else "unkept", user)
             await self._redraw(client, now)
         return _answer(now, name, keep, changed)
+
+    async def _not_a_pin_id(self, team: str, text: str, keep: bool) -> blocks.Message:
+        """No pin has this id. A CID (what cards show most) is a common mistake: name the
+        pin id of this workspace's pin of it, if there is one, rather than "no pin"."""
+        try:
+            cid = parse_cid(text).text
+        except InvalidCIDError:
+            return unknown(text)
+        verb = "keep" if keep else "unkeep"
+        shown = blocks.inline_name(text, 80)
+        record = await self.ledger.find_pinned_cid(team, cid)
+        if record is None or not record.pin_id:
+            return blocks.notice(f"`{shown}` is a CID, not a pin id, and no pin of it is "
+                                 f"pinned in this workspace. `/pins` shows pin ids.",
+                                 emoji=":grey_question:")
+        pin_id = blocks.inline_name(record.pin_id, 80)
+        name = blocks.inline_name(record.name or pin_id, 200)
+        return blocks.notice(f"`{shown}` is a CID, not a pin id. This workspace's pin of it "
+                             f"is *{name}*: `/pin {verb} {pin_id}`.", emoji=":point_right:")
 
     async def _redraw(self, client: AsyncWebClient, record: PinRecord) -> None:
         """Draw the pin's card again from the ledger, if it has one in a channel (a `/pin CID`

@@ -60,3 +60,28 @@ async def test_the_same_policy_applied_twice_does_not_notify_twice(
         return len(notices(fake)) == 2
 
     await until(told_again, "a notice for the new expiry")
+
+
+@sqlite_only
+async def test_keep_given_a_cid_points_at_the_pin_id(make_bot: BotFactory) -> None:
+    bot = await make_bot(PINBOT_ADMIN_USERS="UADMIN")
+    _, record = await share(bot, "by-cid.txt")
+    assert record.cid and record.pin_id
+    answer = text_of(await say(bot, f"keep {record.cid}", user="UALICE"))
+    assert "is a CID, not a pin id" in answer and f"`/pin keep {record.pin_id}`" in answer
+    assert not (await bot.services.ledger.by_row_id(record.id)).kept  # type: ignore[union-attr]
+    # Another workspace's pin of the CID is not this one's: nothing about it.
+    elsewhere = text_of(await say(bot, f"keep {record.cid}", user="UALICE", team="T0OTHER"))
+    assert "no pin of it is pinned in this workspace" in elsewhere
+    assert record.pin_id not in elsewhere
+    unknown = text_of(await say(bot, "keep bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2"
+                                     "km2devei4", user="UALICE"))
+    assert "is a CID, not a pin id" in unknown and "`/pins`" in unknown
+
+
+@sqlite_only
+async def test_a_retention_too_long_says_the_limit(make_bot: BotFactory) -> None:
+    bot = await make_bot(PINBOT_ADMIN_USERS="UADMIN")
+    answer = text_of(await say(bot, "retention 99999d"))
+    assert "at most 100 years" in answer
+    assert await bot.services.policies.get(bot.slack.team_id, "C0GENERAL") is None
