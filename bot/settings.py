@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     #: Per-user quota in MB over a rolling 30 days (None: unlimited).
     quota_user_mb: float | None = Field(None, gt=0, validation_alias=_env("PINBOT_QUOTA_USER_MB"))
     #: How often one process in the deployment applies retention and audits the account.
-    sweep_interval: float = Field(600, gt=0, validation_alias=_env("PINBOT_SWEEP_INTERVAL"))
+    sweep_interval: float = Field(600, validation_alias=_env("PINBOT_SWEEP_INTERVAL"))
 
 
     @field_validator("encryption_key")
@@ -205,9 +205,20 @@ class Settings(BaseSettings):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
             return None
         seconds = parse_duration(value)
+        if seconds == 0:  # `0` is off, as for PINBOT_QUOTA_USER_MB
+            return None
         if seconds < 1:
             raise ValueError("must be off or a duration of at least 1s, like 90d")
         return seconds
+
+    @field_validator("sweep_interval")
+    @classmethod
+    def _sweep_interval(cls, value: float) -> float:
+        """A sweep more often than every second is a busy loop on the database, and asks the
+        service about every pin each pass (none is "recently compared")."""
+        if value < 1:
+            raise ValueError("must be a duration of at least 1s, like 10m")
+        return value
 
     @field_validator("quota_user_mb", mode="before")
     @classmethod

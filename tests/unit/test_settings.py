@@ -167,3 +167,27 @@ def test_bad_quota_user_mb_stops_start(monkeypatch: pytest.MonkeyPatch, value: s
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "PINBOT_QUOTA_USER_MB" in str(info.value) and value not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["0", "0s", "0d", " 0 ", "off", "Off", ""])
+def test_retention_zero_or_off_keeps_pins(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """`PINBOT_RETENTION=0` is off, as for `PINBOT_QUOTA_USER_MB` (and as the setting's
+    validator says); it stopped start-up with 'must be off or a duration of at least 1s'."""
+    monkeypatch.setenv("PINBOT_RETENTION", value)
+    assert load_settings().retention is None
+
+
+@pytest.mark.parametrize("value", ["0", "0s", "0.5", "0.001", "0.0000001"])
+def test_sweep_interval_below_a_second_stops_start(monkeypatch: pytest.MonkeyPatch,
+                                                   value: str) -> None:
+    """A sweep every millisecond is a busy loop on the database (and asks the service about
+    every pin each pass): at least 1s, in one line that does not repeat the value."""
+    monkeypatch.setenv("PINBOT_SWEEP_INTERVAL", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("invalid setting PINBOT_SWEEP_INTERVAL: ")
+    assert f"'{value}'" not in message and (len(value) < 3 or value not in message)
+    assert "at least 1s" in message and "\n" not in message
+    monkeypatch.setenv("PINBOT_SWEEP_INTERVAL", "1")
+    assert load_settings().sweep_interval == 1
