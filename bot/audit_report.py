@@ -9,7 +9,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from .blocks import Message, cut, inline_name
-from .format import short_date
+from .format import plural, short_date
 from .store.audit import DriftCounts
 from .store.sweeps import SweepState
 
@@ -29,9 +29,6 @@ STEP_FAILED = "failed (see logs)"
 def _md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=cut(text, 3000))
 
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def sweep_line(sweep: SweepState | None, *, show_result: bool) -> str:
@@ -76,5 +73,5 @@ def summary(counts: DriftCounts, sweep: SweepState | None, *, show_result: bool)
     ]))
     found_total = sum(counts.counts.values())
     text = (f"Audit: {counts.pinned} pinned, {counts.checked} checked lately, "
-            f"{_plural(found_total, 'drift')} found")
+            f"{plural(found_total, 'drift')} found")
     return Message(cut(text, 3000), [b.to_dict() for b in body])

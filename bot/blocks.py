@@ -31,7 +31,7 @@ from slack_sdk.models.blocks import (
 )
 
 from .commands import USAGE, PinsQuery
-from .format import decimal_size, gateway_link, human_size, short_cid, short_date
+from .format import decimal_size, gateway_link, human_size, plural, short_cid, short_date
 from .ids import is_slack_id
 from .quotas import WINDOW as QUOTA_WINDOW
 from .quotas import QuotaRefusal, QuotaUse
@@ -521,7 +521,7 @@ def retention_preview(channel: str, seconds: int, *, pins: int, size: int, due: 
         lines.append(f"{kept} kept pin{'s are' if kept != 1 else ' is'} not touched.")
     lines.append(f"Confirming also sets <#{channel}>'s retention to {policy} for pins made "
                  "from now on.")
-    return _render(f"Apply the {policy} policy to {pins} pins in this channel?", [
+    return _render(f"Apply the {policy} policy to {plural(pins, 'pin')} in this channel?", [
         SectionBlock(text=_md("\n".join(lines))),
         ActionsBlock(elements=[
             ButtonElement(text="Confirm", action_id=RETENTION_APPLY, value=value,
@@ -671,12 +671,9 @@ def _person(user_id: str | None) -> str:
     return f"<@{user_id}>" if is_slack_id(user_id) else "_someone outside Slack_"
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
 
 def _use_lines(rows: Sequence[UseRow], name: Any) -> str:
-    return "\n".join(f"{name(r.key)} · {human_size(r.bytes)} · {_plural(r.files, 'file')}"
+    return "\n".join(f"{name(r.key)} · {human_size(r.bytes)} · {plural(r.files, 'file')}"
                      for r in rows) or "—"
 
 
@@ -694,7 +691,7 @@ def month_use_blocks(use: MonthUse | None) -> list[Block]:
         return [SectionBlock(text=_md("This month's use is unavailable right now."))]
     month = use.since.strftime("%B %Y")
     blocks: list[Block] = [SectionBlock(text=_md(
-        f"*{_plural(use.files, 'file')}* · *{human_size(use.bytes)}* pinned in {month} (UTC)"))]
+        f"*{plural(use.files, 'file')}* · *{human_size(use.bytes)}* pinned in {month} (UTC)"))]
     if use.files:
         blocks.append(SectionBlock(fields=[
             _md(cut("*Top channels*\n" + _use_lines(use.top_channels, _channel), 2000)),
@@ -721,7 +718,7 @@ def policy_blocks(overview: AdminOverview) -> list[Block]:
         lines.append(f"{_channel(policy.channel_id)}: retention {retention} · channel quota "
                      f"{_quota(policy.quota_bytes)}{by}")
     if policies and len(policies) > HOME_POLICY_ROWS:
-        lines.append(f"…and {_plural(len(policies) - HOME_POLICY_ROWS, 'more channel')}")
+        lines.append(f"…and {plural(len(policies) - HOME_POLICY_ROWS, 'more channel')}")
     return [SectionBlock(text=_md(cut("\n".join(lines), 3000)))]
 
 
@@ -732,7 +729,7 @@ def expiring_blocks(expiring: Expiring | None) -> list[Block]:
     elif not expiring.total:
         text = "Nothing is due to be unpinned by retention in the next 7 days."
     else:
-        lines = [f"*{_plural(expiring.total, 'pin')}* · *{human_size(expiring.bytes)}* due by "
+        lines = [f"*{plural(expiring.total, 'pin')}* · *{human_size(expiring.bytes)}* due by "
                  f"{short_date(expiring.until)} (`/pin keep <pin id>` keeps one):"]
         lines += [f"• *{inline_name(p.name or '(unnamed)', 80)}* in {_channel(p.channel_id)} "
                   f"· {short_date(p.expires_at)}"

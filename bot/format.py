@@ -52,3 +52,8 @@ def decimal_size(size: int) -> str:
                 shown = f"{value:.2f}".rstrip("0").rstrip(".")
             return f"{shown} {unit}"
     return f"{size} bytes" if size != 1 else "1 byte"
+
+
+def plural(count: int, word: str) -> str:
+    """`1 pin`, `3 pins`: counts in messages read as people write them."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
