@@ -251,8 +251,11 @@ class PinSharedFile:
             return Next("done")
         notice = await self._in_progress(slack.client, record, file)
         if same_message:
+            # Told privately; the other claim may still end unpinned (its owner's quota, a
+            # failed upload): wait for it like below, and take over then, with no card yet.
             await ephemeral(slack.client, req.channel_id, req.user_id, notice, thread_ts=thread)
-            return Next("done")
+            await lease.save(state="waiting", result={"waits": 0})
+            return Next("waiting", WAIT_FIRST)
         ts = await post(slack.client, req.channel_id, notice, thread_ts=thread)
         await lease.save(card_channel=req.channel_id, card_ts=ts, state="waiting",
                          result={"waits": 0})

@@ -133,3 +133,29 @@ async def test_pin_quota_typos_answered_with_what_works(
     assert expected in text_of(answer), text_of(answer)
     assert (await bot.services.policies.get(bot.slack.team_id, "C0GENERAL")) is None
 
+
+
+async def test_a_reaction_while_another_claim_is_refused_is_not_dropped(
+    make_bot: BotFactory,
+) -> None:
+    """Bob reacts while Alice's claim of the same message's file is still pending; Alice's is
+    then refused (her quota) or otherwise ends unpinned. Bob was told "is being pinned": his
+    request must wait for that claim and take over, not end there (a pin never made)."""
+    bot = await make_bot(PINBOT_AUTO_PIN="off")
+    fake = bot.slack.add_file("contested.bin", size=300 * KB)
+    # Alice's claim, as her job holds it between its claim and its quota check; that job
+    # then ends without pinning (here: it is gone).
+    claim = await bot.services.ledger.claim(
+        bot.slack.team_id, f"file:{fake.id}", name=fake.name, size=fake.size,
+        channel_id=fake.channel, user_id="UALICE", slack_file_id=fake.id,
+        message_ts=fake.ts, owner="job:999999", source="reaction")
+    assert claim.won
+    await bot.driver.event(reaction(fake.channel, fake.ts, user="UBOB"))
+    await bot.idle()
+    (told,) = [m for m in bot.slack.ephemeral if m.get("user") == "UBOB"]
+    assert "is being pinned" in text_of(told)
+    assert downloads_of(bot, fake) == 1 and len(bot.w3ipfs.all_pins()) == 1
+    (card,) = bot.slack.thread(fake.channel, fake.ts)
+    assert "contested.bin" in text_of(card) and "<@UBOB>" in text_of(card)
+    record = await bot.services.ledger.get(bot.slack.team_id, f"file:{fake.id}")
+    assert record is not None and record.state == "pinned" and record.user_id == "UBOB"
