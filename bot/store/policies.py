@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .ledger import DB_ERRORS, Ledger, LedgerUnavailable, reason, utcnow
 from .models import ChannelPolicyRow
@@ -41,22 +42,32 @@ class ChannelPolicies:
     async def set(self, team_id: str, channel_id: str, by_user: str, *,
                   retention_seconds: int | None = UNCHANGED,
                   quota_bytes: int | None = UNCHANGED) -> ChannelPolicy:
-        """Change one part of a channel's policy (the other keeps its value)."""
-        try:
-            async with self._session.begin() as session:
-                row = await session.get(ChannelPolicyRow, (team_id, channel_id),
-                                        with_for_update=True)
-                if row is None:
-                    row = ChannelPolicyRow(team_id=team_id, channel_id=channel_id)
-                    session.add(row)
-                if retention_seconds != UNCHANGED:
-                    row.retention_seconds = retention_seconds
-                if quota_bytes != UNCHANGED:
-                    row.quota_bytes = quota_bytes
-                row.updated_by, row.updated_at = by_user, utcnow()
-        except DB_ERRORS as exc:
-            raise LedgerUnavailable(reason(exc)) from None
-        return _policy(row)
+        """Change one part of a channel's policy (the other keeps its value).
+
+        Two admins creating a channel's first policy at once: the second insert clashes on
+        the key, and is tried again as an update of the row the first one created.
+        """
+        for attempt in range(2):
+            try:
+                async with self._session.begin() as session:
+                    row = await session.get(ChannelPolicyRow, (team_id, channel_id),
+                                            with_for_update=True)
+                    if row is None:
+                        row = ChannelPolicyRow(team_id=team_id, channel_id=channel_id)
+                        session.add(row)
+                    if retention_seconds != UNCHANGED:
+                        row.retention_seconds = retention_seconds
+                    if quota_bytes != UNCHANGED:
+                        row.quota_bytes = quota_bytes
+                    row.updated_by, row.updated_at = by_user, utcnow()
+            except IntegrityError:
+                if attempt:
+                    raise LedgerUnavailable("the channel's policy changed meanwhile") from None
+                continue
+            except DB_ERRORS as exc:
+                raise LedgerUnavailable(reason(exc)) from None
+            return _policy(row)
+        raise AssertionError("unreachable")
 
     async def all(self, team_id: str) -> list[ChannelPolicy]:
         try:
