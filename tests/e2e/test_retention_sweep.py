@@ -94,11 +94,13 @@ async def test_expired_pins_are_unpinned_once_and_their_cards_say_so(
     _, kept = await share(bot, "kept.txt")
     assert "Kept *kept.txt*" in text_of(await say(bot, f"keep {kept.pin_id}", user="UALICE"))
     await change(bot, kept, expires_at=utcnow() - timedelta(minutes=1))  # and long past it
-    await set_retention(bot, "C0GENERAL", "3s")
+    await set_retention(bot, "C0GENERAL", "5s")
     (fake, expiring), (_, elsewhere) = await asyncio.gather(
         share(bot, "expiring.txt"), share(bot, "elsewhere.txt", channel="C0RANDOM"))
     assert elsewhere.expires_at is None  # no policy there
-    assert pinned_at_service(bot, expiring.pin_id)
+    # Pinned first (share() saw it pinned): a loaded machine may already be past 5 s here.
+    assert expiring.expires_at is not None
+    assert 4 < (expiring.expires_at - expiring.created_at).total_seconds() <= 5
 
     async def unpinned() -> bool:
         return not pinned_at_service(bot, expiring.pin_id)
@@ -108,7 +110,7 @@ async def test_expired_pins_are_unpinned_once_and_their_cards_say_so(
     assert done.unpin_reason == "retention" and done.unpinned_by is None
     (card,) = bot.slack.thread(fake.channel, fake.ts)
     shown = text_of(card)
-    assert "Unpinned by the channel's 3-second retention policy" in shown
+    assert "Unpinned by the channel's 5-second retention policy" in shown
     assert blocks.UNPIN_BUTTON not in shown and blocks.KEEP_BUTTON not in shown
     assert "expiring.txt" in shown and expiring.pin_id in shown  # the same card, re-rendered
     edits = len(card["history"])
