@@ -89,20 +89,20 @@ class Quotas:
         self.window = window
 
     async def check(self, team_id: str, user_id: str, channel_id: str, *, row_id: int,
-                    size: int | None, name: str, taken_over: bool) -> QuotaRefusal | None:
+                    size: int | None, name: str, claimed_at: datetime) -> QuotaRefusal | None:
         """None when the claimed row `row_id` fits both quotas; else the first it breaks.
 
         Raises `LedgerUnavailable` (the job waits for the database, like its claim does).
         """
         if self.user_limit is not None and user_id:
             refusal = await self._one("user", self.user_limit, team_id, user_id, channel_id,
-                                      row_id, size or 0, name, taken_over)
+                                      row_id, size or 0, name, claimed_at)
             if refusal is not None:
                 return refusal
         limit = await self.channel_limit(team_id, channel_id)
         if limit is not None:
             return await self._one("channel", limit, team_id, user_id, channel_id, row_id,
-                                   size or 0, name, taken_over)
+                                   size or 0, name, claimed_at)
         return None
 
     async def channel_limit(self, team_id: str, channel_id: str) -> int | None:
@@ -113,13 +113,13 @@ class Quotas:
 
     async def _one(self, which: Which, limit: int, team_id: str, user_id: str,
                    channel_id: str, row_id: int, size: int, name: str,
-                   taken_over: bool) -> QuotaRefusal | None:
+                   claimed_at: datetime) -> QuotaRefusal | None:
         now = utcnow()
         counted = await self.usage.counted(
             team_id, now - self.window,
             user_id=user_id if which == "user" else None,
             channel_id=channel_id if which == "channel" else None,
-            up_to_row=None if taken_over else row_id, excluding_row=row_id)
+            claimed_before=(claimed_at, row_id), excluding_row=row_id)
         used = sum(c.size for c in counted)
         if used + size <= limit:
             return None

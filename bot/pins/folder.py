@@ -102,7 +102,7 @@ class PinFolder:
             # The folder counts as the sum of its files, checked like one file (bot.quotas).
             refusal = await self.quotas.check(
                 job.team_id, req.user_id, req.channel_id, row_id=claim.record.id, size=total,
-                name=f"{len(usable)} files as folder {folder}", taken_over=claim.taken_over)
+                name=f"{len(usable)} files as folder {folder}", claimed_at=claim.record.created_at)
             if refusal is not None:
                 log.info("not pinning folder %s: over the %s quota", folder, refusal.which)
                 await self.ledger.fail(claim.record.id, f"over the {refusal.which} quota")

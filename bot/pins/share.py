@@ -175,7 +175,7 @@ class PinSharedFile:
         job, req = lease.job, lease.job.request
         refusal = await self.quotas.check(
             job.team_id, req.user_id, req.channel_id, row_id=claim.record.id, size=file.size,
-            name=file.name, taken_over=claim.taken_over)
+            name=file.name, claimed_at=claim.record.created_at)
         if refusal is None:
             return False
         log.info("not pinning %s: over the %s quota", file.id, refusal.which)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from .ledger import DB_ERRORS, Ledger, LedgerUnavailable, aware, reason, utcnow
 from .models import PinRow
@@ -39,16 +39,22 @@ class Usage:
         self._session = ledger.sessions
 
     async def counted(self, team_id: str, since: datetime, *, user_id: str | None = None,
-                      channel_id: str | None = None, up_to_row: int | None = None,
+                      channel_id: str | None = None,
+                      claimed_before: tuple[datetime, int] | None = None,
                       excluding_row: int | None = None) -> list[Counted]:
         """The pins counted against one quota, oldest first.
 
-        `up_to_row` keeps only rows claimed no later than that one (row ids grow with each
-        claim): of two files checked at once, the earlier claim is the one that gets the space.
+        `claimed_before` (a claim's time and row id) keeps only rows claimed before that one:
+        of two files checked at once, the earlier claim is the one that gets the space. Claim
+        time, not row id, orders them: a failed file claimed again reuses its old, lower row
+        but is claimed now (its `created_at` restarts), so by row id a takeover and a new
+        claim racing it could each count the other and both be refused.
         """
         where = _where(team_id, since, user_id, channel_id)
-        if up_to_row is not None:
-            where.append(PinRow.id <= up_to_row)
+        if claimed_before is not None:
+            at, row_id = claimed_before
+            where.append(or_(PinRow.created_at < at,
+                             and_(PinRow.created_at == at, PinRow.id <= row_id)))
         if excluding_row is not None:
             where.append(PinRow.id != excluding_row)
         try:

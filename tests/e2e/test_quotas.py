@@ -154,7 +154,7 @@ async def test_two_files_at_once_only_one_fits(make_bot: BotFactory) -> None:
 
 
 async def test_claims_are_counted_in_claim_order(database_url: str) -> None:
-    """The earlier claim wins; a failed claim taken over again counts every other claim."""
+    """The earlier claim wins; a failed claim taken over again counts every earlier claim."""
     ledger = await Ledger.open(database_url)
     try:
         await upgrade(ledger.engine)
@@ -166,7 +166,7 @@ async def test_claims_are_counted_in_claim_order(database_url: str) -> None:
             assert made.won
             return made, await quotas.check(
                 team, "U1", "C1", row_id=made.record.id, size=size, name=key,
-                taken_over=made.taken_over)
+                claimed_at=made.record.created_at)
 
         (a, a_refused), (b, b_refused) = [await claim("file:A", 600 * KB),
                                           await claim("file:B", 600 * KB)]
@@ -189,3 +189,31 @@ async def test_claims_are_counted_in_claim_order(database_url: str) -> None:
     finally:
         await ledger.close()
 
+
+
+async def test_a_retried_file_and_a_new_one_racing_are_never_both_refused(
+        database_url: str) -> None:
+    """A failed file claimed again keeps its old, lower row id; a new file claimed just after
+    has a higher one. Both claims are pending when both are checked: the earlier claim (the
+    retried file) gets the space, the later is refused — never both."""
+    ledger = await Ledger.open(database_url)
+    try:
+        await upgrade(ledger.engine)
+        quotas = Quotas(Usage(ledger), ChannelPolicies(ledger), 1 * MB)
+
+        async def claim(key: str) -> Any:
+            made = await ledger.claim("T1", key, name=key, size=600 * KB, channel_id="C1",
+                                      user_id="U1", source="share")
+            assert made.won
+            return made
+
+        old = await claim("file:OLD")
+        await ledger.fail(old.record.id, "upload failed")
+        retried, new = await claim("file:OLD"), await claim("file:NEW")
+        assert retried.record.id < new.record.id  # the retried file's row is the older one
+        outcomes = [await quotas.check("T1", "U1", "C1", row_id=c.record.id, size=600 * KB,
+                                       name=c.record.name, claimed_at=c.record.created_at)
+                    for c in (new, retried)]
+        assert [o is None for o in outcomes] == [False, True]
+    finally:
+        await ledger.close()
