@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import logs
+from bot.store import Ledger, upgrade
 from bot.w3ipfs import RetryPolicy, W3IPFSClient
 from pinbot.emulators.slack import ISSUED
 from pinbot.emulators.w3ipfs import W3IPFSEmulator
@@ -106,3 +107,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     """An empty database of each kind the ledger supports (same tests run on both)."""
     async with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+async def ledger(database_url: str) -> AsyncIterator[Ledger]:
+    """The ledger on an empty database of each kind, migrated to the latest revision."""
+    opened = await Ledger.open(database_url)
+    await upgrade(opened.engine)
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -10,7 +10,6 @@ and asks again about anything the listing shows as drift; the export streams eve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,7 @@ from bot.cid import cid_v1_of
 from bot.pacing import RateLimiter
 from bot.pins import audit
 from bot.pins.audit import FromListing, PerPin, view_for
-from bot.store import Ledger, upgrade
+from bot.store import Ledger
 from bot.store.audit import GONE, AuditStore
 from bot.store.export import LedgerExport
 from bot.store.ledger import utcnow
@@ -30,16 +29,6 @@ from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.unit.test_cid import VECTORS
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(database_url)
-    await upgrade(opened.engine)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def pinned(ledger: Ledger, team: str, n: int, *, status: str = "DONE") -> list[int]:

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.store import Ledger, upgrade
+from bot.store import Ledger
 from bot.store.policies import ChannelPolicies
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(database_url)
-    await upgrade(opened.engine)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def test_admins_setting_a_new_channels_policy_at_once_all_succeed(ledger: Ledger) -> None:

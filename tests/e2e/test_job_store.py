@@ -12,7 +12,6 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from bot.jobs import (
     PinRequest,
     owners,
 )
-from bot.store import Ledger, upgrade
+from bot.store import Ledger
 from bot.store.ledger import utcnow
 from bot.store.models import JobRow
 
@@ -36,16 +35,6 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 #: An owner on another host: nothing here can tell whether it lives, so only expiry frees it.
 ELSEWHERE = "otherhost:123:abc"
-
-
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(database_url)
-    await upgrade(opened.engine)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

@@ -8,27 +8,16 @@ does not stop the others.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import update
 
 from bot.jobs.sweeper import SWEEP, Fence, Step, Sweeper
-from bot.store import Ledger, upgrade
+from bot.store import Ledger
 from bot.store.models import SweepRow
 from bot.store.sweeps import SweepLeases
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    opened = await Ledger.open(database_url)
-    await upgrade(opened.engine)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

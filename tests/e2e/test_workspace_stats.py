@@ -4,14 +4,13 @@ only."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
 import pytest
 
-from bot.store import Ledger, upgrade
+from bot.store import Ledger
 from bot.store.models import PinRow
 from bot.store.stats import UseRow, WorkspaceStats, month_start
 
@@ -19,14 +18,6 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 _ids = count(1)
-
-
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    ledger = await Ledger.open(database_url)
-    await upgrade(ledger.engine)
-    yield ledger
-    await ledger.close()
 
 
 async def add(ledger: Ledger, team: str = "T1", *, created: datetime = NOW,
