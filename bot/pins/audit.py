@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .. import audit_report, blocks
@@ -41,13 +40,14 @@ from ..jobs.sweeper import SWEEP, Fence, Step
 from ..pacing import RateLimiter
 from ..permissions import Admins
 from ..slack import replies
-from ..slack.clients import SlackClients, Workspace
+from ..slack.clients import SlackClients
 from ..store import Ledger, PinRecord
 from ..store.audit import BATCH, GONE, AuditStore, cursor
 from ..store.ledger import utcnow
 from ..store.sweeps import SweepLeases
 from ..w3ipfs import NotFoundError, Pin, PinState, W3IPFSClient, W3IPFSError
 from .accounts import Accounts
+from .sweep_teams import PassTeam, PassTeams
 
 log = logging.getLogger(__name__)
 
@@ -337,45 +337,6 @@ async def _audit_team(store: AuditStore, team: str, view: PerPin, pending_before
 # -- the sweep's view of each workspace ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Team:
-    workspace: Workspace
-    account: W3IPFSClient
-
-
-class _Teams:
-    """One pass's workspaces: where to post and which account, or left out for the pass (not
-    installed, Slack unreachable, its pinning service failing)."""
-
-    def __init__(self, slack: SlackClients, accounts: Accounts) -> None:
-        self.slack = slack
-        self.accounts = accounts
-        self._teams: dict[str, _Team | None] = {}
-        #: Workspaces whose account answered its listing this pass (`confirm_not_found`).
-        self.answering: set[str] = set()
-
-    async def get(self, team_id: str) -> _Team | None:
-        if team_id in self._teams:
-            return self._teams[team_id]
-        team = None
-        try:
-            workspace = await self.slack.workspace(team_id)
-            if workspace is not None:
-                team = _Team(workspace, await self.accounts.client_for(team_id))
-        except (SlackClientError, OSError) as exc:
-            log.warning("audit: Slack is unreachable for team %s (%s)", team_id,
-                        type(exc).__name__)
-        except W3IPFSError as exc:
-            log.warning("audit: no pinning account for team %s (%s)", team_id, exc)
-        self._teams[team_id] = team
-        return team
-
-    def leave(self, team_id: str, exc: W3IPFSError) -> None:
-        log.warning("audit: the pinning service failed for team %s (%s); its pins wait for "
-                    "the next sweep", team_id, exc)
-        self._teams[team_id] = None
-
-
 class LedgerAudit:
     def __init__(self, accounts: Accounts, ledger: Ledger, slack: SlackClients, admins: Admins,
                  leases: SweepLeases, *, rate_per_minute: float, recheck_after: float,
@@ -403,7 +364,9 @@ class LedgerAudit:
         now = utcnow()
         checked_before = now - timedelta(seconds=self.recheck_after)
         pending_before = now - timedelta(seconds=self.stuck_after)
-        teams = _Teams(self.slack, self.accounts)
+        teams = PassTeams(self.slack, self.accounts, step="audit")
+        #: Workspaces whose account answered its listing this pass (`confirm_not_found`).
+        answering: set[str] = set()
         limiter = RateLimiter(self.rate_per_minute / 2)
         tally: Counter[str] = Counter()
         after = None
@@ -412,14 +375,14 @@ class LedgerAudit:
                                          pending_before=pending_before, after=after)
             for record in batch:
                 after = cursor(record)
-                team = await teams.get(record.team_id)
+                team = await teams.with_account(record.team_id)
                 if team is None:
                     tally["left"] += 1
                     continue
                 await fence.check()
                 try:
                     outcome = await self._correct(team, record, limiter, pending_before,
-                                                  teams.answering)
+                                                  answering)
                 except W3IPFSError as exc:
                     teams.leave(record.team_id, exc)
                     tally["left"] += 1
@@ -435,7 +398,7 @@ class LedgerAudit:
         parts += [f"{tally[k]} {k}" for k in (*KINDS, "left") if tally[k]]
         return ", ".join(parts)
 
-    async def _correct(self, team: _Team, record: PinRecord, limiter: RateLimiter,
+    async def _correct(self, team: PassTeam, record: PinRecord, limiter: RateLimiter,
                        pending_before: datetime, answering: set[str]) -> str | None:
         """Compare one row and correct it; the drift's kind, or None. A 404 counts as gone
         once the account's listing answered this pass (`answering`, filled here)."""
@@ -449,16 +412,17 @@ class LedgerAudit:
                                                     f"The upload never finished ({found}). "
                                                     "Share the file again to pin it."))
             return "stuck" if done is not None else None
-        assert record.pin_id is not None
+        assert record.pin_id is not None and team.account is not None
+        account = team.account
         await limiter.wait()
         try:
-            seen: Seen | None = Seen.of(await team.account.get_pin(record.pin_id))
+            seen: Seen | None = Seen.of(await account.get_pin(record.pin_id))
         except NotFoundError:
             if record.team_id not in answering:
-                await confirm_not_found(team.account, limiter)
+                await confirm_not_found(account, limiter)
                 answering.add(record.team_id)
             seen = await seen_before_own_keys(
-                None if team.account is self.accounts.default else self.accounts.default,
+                None if account is self.accounts.default else self.accounts.default,
                 limiter, record.pin_id)
         drift = compare(record, seen, now=utcnow(), stuck_after=self.stuck_after)
         if seen is not None and (drift is None or drift.kind == "stuck"):

@@ -24,9 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from dataclasses import dataclass
-
-from slack_sdk.errors import SlackClientError
 
 from .. import blocks
 from ..jobs.sweeper import Fence, Step
@@ -40,63 +37,9 @@ from ..store.retention import BATCH, RetentionStore, cursor
 from ..units import policy_duration
 from ..w3ipfs import NotFoundError, PinState, W3IPFSClient, W3IPFSError
 from .accounts import Accounts
+from .sweep_teams import PassTeam, PassTeams
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Team:
-    workspace: Workspace
-    account: W3IPFSClient | None = None
-
-
-class _Teams:
-    """One pass's view of each workspace: where to post, which account, or left out.
-
-    A workspace is looked up once per pass; once left out (not installed, its service failing),
-    its remaining pins are skipped until the next pass.
-    """
-
-    def __init__(self, slack: SlackClients, accounts: Accounts) -> None:
-        self.slack = slack
-        self.accounts = accounts
-        self._teams: dict[str, _Team | None] = {}
-
-    async def workspace(self, team_id: str) -> _Team | None:
-        if team_id in self._teams:
-            return self._teams[team_id]
-        team = None
-        try:
-            workspace = await self.slack.workspace(team_id)
-        except (SlackClientError, OSError) as exc:
-            log.warning("sweep: Slack is unreachable for team %s (%s); its pins wait for the "
-                        "next sweep", team_id, type(exc).__name__)
-        else:
-            if workspace is None:
-                log.info("sweep: pinbot is no longer installed in team %s; its pins are left "
-                         "as they are", team_id)
-            else:
-                team = _Team(workspace)
-        self._teams[team_id] = team
-        return team
-
-    async def with_account(self, team_id: str) -> _Team | None:
-        team = await self.workspace(team_id)
-        if team is None or team.account is not None:
-            return team
-        try:
-            account = await self.accounts.client_for(team_id)
-        except W3IPFSError as exc:
-            self.leave(team_id, exc)
-            return None
-        team = self._teams[team_id] = _Team(team.workspace, account)
-        return team
-
-    def leave(self, team_id: str, exc: W3IPFSError) -> None:
-        """The team's pinning service failed: skip its pins for the rest of this pass."""
-        log.warning("sweep: the pinning service failed for team %s (%s); its expired pins "
-                    "wait for the next sweep", team_id, exc)
-        self._teams[team_id] = None
 
 
 class Expiry:
@@ -116,7 +59,7 @@ class Expiry:
     async def expire(self, fence: Fence) -> str:
         """Unpin every pin whose retention ran out (any workspace); a one-line summary."""
         now = utcnow()
-        teams = _Teams(self.slack, self.accounts)
+        teams = PassTeams(self.slack, self.accounts, step="sweep")
         limiter = RateLimiter(self.rate_per_minute)
         tally: Counter[str] = Counter()
         after = None
@@ -134,7 +77,7 @@ class Expiry:
             if len(batch) < BATCH:
                 return _summary(tally, "unpinned")
 
-    async def _expire_one(self, teams: _Teams, team: _Team, row_id: int) -> str:
+    async def _expire_one(self, teams: PassTeams, team: PassTeam, row_id: int) -> str:
         # Taken at the last moment: kept, unpinned or given more time since the batch.
         record = await self.store.claim_unpin(row_id, utcnow())
         if record is None or record.pin_id is None:
@@ -189,7 +132,7 @@ class Expiry:
     async def notify(self, fence: Fence) -> str:
         """Post the 24-hour notice of every pin due one; a one-line summary."""
         now = utcnow()
-        teams = _Teams(self.slack, self.accounts)
+        teams = PassTeams(self.slack, self.accounts, step="sweep")
         tally: Counter[str] = Counter()
         after = None
         while True:
