@@ -108,9 +108,15 @@ async def test_expired_pins_are_unpinned_once_and_their_cards_say_so(
     await until(unpinned, "the expired pin unpinned at the service")
     done = await until(lambda: _unpinned_row(bot, expiring), "the ledger records it")
     assert done.unpin_reason == "retention" and done.unpinned_by is None
+    # The card is edited after the ledger records the unpin: wait for it, too.
+
+    async def card_edited() -> bool:
+        (card,) = bot.slack.thread(fake.channel, fake.ts)
+        return "Unpinned by the channel's 5-second retention policy" in text_of(card)
+
+    await until(card_edited, "the card says the policy unpinned it")
     (card,) = bot.slack.thread(fake.channel, fake.ts)
     shown = text_of(card)
-    assert "Unpinned by the channel's 5-second retention policy" in shown
     assert blocks.UNPIN_BUTTON not in shown and blocks.KEEP_BUTTON not in shown
     assert "expiring.txt" in shown and expiring.pin_id in shown  # the same card, re-rendered
     edits = len(card["history"])
