@@ -84,7 +84,9 @@ async def test_serve_killed_mid_upload_resumes_on_the_same_card(
     assert any("%" in text_of(step) for step in card["history"])  # progress was shown
     (pin,) = c.w3ipfs.all_pins()
     assert pin["cid"] == expected
-    assert c.slack.reactions[(fake.channel, fake.ts)] == {"white_check_mark"}
+    # The file's reaction is swapped after the card is edited: wait for it, too.
+    await until(lambda: c.slack.reactions.get((fake.channel, fake.ts)) == {"white_check_mark"},
+                10, "the working reaction swapped for done")
 
 
 @pytest.mark.slow
