@@ -131,9 +131,6 @@ class Claim:
 
     won: bool
     record: PinRecord
-    #: Won by taking over an existing row (failed, abandoned, or this owner's own), which
-    #: keeps its older id: quotas order claims by id, so they count such a claim last.
-    taken_over: bool = False
 
 
 LedgerStatus = Literal["all", "pinned", "unpinned"]
@@ -283,7 +280,7 @@ class Ledger:
         except DB_ERRORS as exc:
             raise LedgerUnavailable(reason(exc)) from None
         assert existing is not None
-        return Claim(won, PinRecord.of(existing), taken_over=won)
+        return Claim(won, PinRecord.of(existing))
 
     async def retention_for(self, team_id: str, channel_id: str | None) -> int | None:
         """Seconds a pin made now in this channel is kept (None: forever)."""

@@ -177,7 +177,7 @@ async def test_claims_are_counted_in_claim_order(database_url: str) -> None:
         _, c_refused = await claim("file:C", 300 * KB)
         assert c_refused is None  # B's failed claim gave its space back
         again, again_refused = await claim("file:B", 600 * KB)
-        assert again.taken_over and again.record.id == b.record.id
+        assert again.won and again.record.id == b.record.id  # the failed row, taken over
         assert again_refused is not None and again_refused.used == 900 * KB
         # Another workspace's pins never count; nor do /pin CID pins.
         _, elsewhere = await claim("file:A", 600 * KB, team="T2")
