@@ -16,6 +16,7 @@ from bot.w3ipfs import RetryPolicy, W3IPFSClient
 from pinbot.emulators.slack import ISSUED
 from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.databases import fresh_database
+from tests.hangs import pytest_timeout_set_timer  # noqa: F401  (a hook: a hang says where)
 
 API_KEY = "w3ipfs-api-key-7f3a91"
 SECRET_KEY = "w3ipfs-secret-c04e2b"
