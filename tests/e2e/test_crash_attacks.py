@@ -42,7 +42,7 @@ async def test_killed_after_the_service_stored_the_upload_adopts_it(
     expected = cid_v1_of(fake.content())
     await until(lambda: any(expected in text_of(m) for m in c.slack.thread(fake.channel,
                                                                             fake.ts)),
-                30, "the card shows the CID: " + c.log_tail("serve-again"))
+                30, lambda: "the card shows the CID: " + c.log_tail("serve-again"))
     await asyncio.sleep(1.0)  # let anything that would go wrong go wrong
     (card,) = c.slack.thread(fake.channel, fake.ts)
     assert "found this pin by its upload key" in text_of(card)
@@ -79,7 +79,7 @@ async def test_killed_while_a_duplicate_waits_both_threads_answered_once(
         return any(expected in text_of(m) for m in c.slack.thread(channel, ts))
 
     await until(lambda: shows_cid(fake.channel, fake.ts) and shows_cid("C0RANDOM", second_ts),
-                60, "both threads show the CID: " + c.log_tail("serve-again"))
+                60, lambda: "both threads show the CID: " + c.log_tail("serve-again"))
     await asyncio.sleep(1.0)
     (first,) = c.slack.thread(fake.channel, fake.ts)
     (second,) = c.slack.thread("C0RANDOM", second_ts)

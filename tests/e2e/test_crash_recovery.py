@@ -44,14 +44,16 @@ async def embedded(
     await slack.stop()
 
 
-async def until(check: Callable[[], Any], within: float, what: str) -> Any:
+async def until(check: Callable[[], Any], within: float,
+                what: str | Callable[[], str]) -> Any:
+    """Poll `check`; on failure say `what` (a callable is read then: a log's tail at the end)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         result = check()
         if result:
             return result
         await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {within}s: {what}")
+    raise AssertionError(f"not within {within}s: {what() if callable(what) else what}")
 
 
 @pytest.mark.slow
@@ -77,7 +79,7 @@ async def test_serve_killed_mid_upload_resumes_on_the_same_card(
         cards = c.slack.thread(fake.channel, fake.ts)
         return cards[0] if cards and expected in text_of(cards[0]) else None
 
-    card = await until(finished, 60, "the card shows the CID: " + c.log_tail("serve-again"))
+    card = await until(finished, 60, lambda: "the card shows the CID: " + c.log_tail("serve-again"))
     assert time.monotonic() - killed_at < 60
     (only,) = c.slack.thread(fake.channel, fake.ts)  # the original card, carried on
     assert only["ts"] == card["ts"] and "Verified" in text_of(card)
@@ -116,7 +118,7 @@ async def test_files_shared_while_down_are_caught_up_not_history(
     for fake in missed:
         await until(lambda f=fake: any(cid_v1_of(f.content()) in text_of(m)
                                        for m in c.slack.thread(f.channel, f.ts)), 30,
-                    f"{fake.name} caught up: " + c.log_tail("serve"))
+                    lambda f=fake: f"{f.name} caught up: " + c.log_tail("serve"))
         assert len(c.slack.thread(fake.channel, fake.ts)) == 1
     await asyncio.sleep(1.0)  # let anything that would go wrong go wrong
     cids = [p["cid"] for p in c.w3ipfs.all_pins()]
@@ -166,7 +168,7 @@ async def test_serve_killed_between_claim_and_card_posts_one_card(
     expected = cid_v1_of(fake.content())
     await until(lambda: any(expected in text_of(m) for m in c.slack.thread(fake.channel,
                                                                             fake.ts)),
-                30, "the card shows the CID: " + c.log_tail("serve-again"))
+                30, lambda: "the card shows the CID: " + c.log_tail("serve-again"))
     await asyncio.sleep(1.0)  # let anything that would go wrong go wrong
     (card,) = c.slack.thread(fake.channel, fake.ts)
     assert "being pinned" not in text_of(card)
@@ -195,7 +197,7 @@ async def test_serve_killed_while_following_status_updates_the_card_after_restar
     await c.start("serve-again", "serve")
     await until(lambda: any("DONE" in text_of(m) and "still pinning" not in text_of(m)
                             for m in c.slack.thread(fake.channel, fake.ts)),
-                30, "the card shows DONE: " + c.log_tail("serve-again"))
+                30, lambda: "the card shows DONE: " + c.log_tail("serve-again"))
     assert len(c.slack.thread(fake.channel, fake.ts)) == 1
     assert len(c.w3ipfs.all_pins()) == 1
     # The card is updated just before the job records "done": wait for the record too.
@@ -225,7 +227,7 @@ async def test_two_serve_processes_on_one_sqlite_file_pin_each_file_once(
         for fake in files:
             await until(lambda f=fake: any(cid_v1_of(f.content()) in text_of(m)
                                            for m in c.slack.thread(f.channel, f.ts)),
-                        60, f"{fake.name} pinned: " + c.log_tail("serve")
+                        60, lambda f=fake: f"{f.name} pinned: " + c.log_tail("serve")
                         + second.log_tail("serve-2"))
         await asyncio.sleep(1.0)
         assert len(c.w3ipfs.api_requests("POST", "/pinning/")) == len(files)

@@ -60,14 +60,16 @@ async def replicas(w3ipfs: W3IPFSEmulator, tmp_path: Path
         await slack.stop()
 
 
-async def until(check: Callable[[], Any], within: float, what: str) -> Any:
+async def until(check: Callable[[], Any], within: float,
+                what: str | Callable[[], str]) -> Any:
+    """Poll `check`; on failure say `what` (a callable is read then: a log's tail at the end)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         result = await check()
         if result:
             return result
         await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {within}s: {what}")
+    raise AssertionError(f"not within {within}s: {what() if callable(what) else what}")
 
 
 async def expired_pins(ledger: Ledger, w3ipfs: W3IPFSEmulator, team: str, count: int,
@@ -110,7 +112,7 @@ async def test_two_replicas_unpin_each_expired_pin_once_even_when_the_sweeper_di
     try:
         # Both replicas sweep every second: each pin is unpinned by exactly one of them.
         first = await expired_pins(ledger, w3ipfs, team, 10, "first")
-        await until(lambda: all_retired(ledger, first), 20, "the first pins swept: "
+        await until(lambda: all_retired(ledger, first), 20, lambda: "the first pins swept: "
                     + clusters[0].log_tail("serve-a") + clusters[1].log_tail("serve-b"))
         await asyncio.sleep(2.5)  # more passes, by either replica: nothing is unpinned again
         assert deletes(w3ipfs, first) == Counter({r.pin_id: 1 for r in first})
@@ -133,7 +135,7 @@ async def test_two_replicas_unpin_each_expired_pin_once_even_when_the_sweeper_di
         killed_at = time.monotonic()
         survivor = next(c for c in clusters if c is not cluster)
         await until(lambda: all_retired(ledger, second), 20,
-                    "the survivor finished the pass: " + survivor.log_tail(
+                    lambda: "the survivor finished the pass: " + survivor.log_tail(
                         next(iter(survivor.procs))))
         # The lease (2 s at a 1 s interval) lapses, then ~15 unpins at 5 a second.
         assert time.monotonic() - killed_at < 15
