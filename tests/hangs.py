@@ -4,13 +4,19 @@ pytest-timeout's own signal handler reports the main thread's frame, which for a
 test is the event loop's `select()`: it tells nothing of which `await` never returned. This
 replacement fails the test the same way but puts each task's coroutine stack in the report,
 so a hang seen once in CI can be read from its log.
+
+If the main thread is stuck where no Python signal handler can run (inside C code), a
+watchdog a minute later dumps every thread's stack and ends the worker: pytest-xdist reports
+the test as crashed, starts a new worker, and the run still ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import io
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Any
@@ -30,6 +36,15 @@ def task_stacks() -> str:
     return out.getvalue()
 
 
+def terminal_stderr(config: pytest.Config) -> Any:
+    """The run's own stderr: during a test, file descriptor 2 is pytest's capture file, which
+    dies with the worker; the descriptor pytest saved still reaches the terminal."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    err = getattr(getattr(capman, "_global_capturing", None), "err", None)
+    saved = getattr(err, "targetfd_save", None)
+    return saved if isinstance(saved, int) else sys.__stderr__
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
     if settings.method != "signal" or threading.current_thread() is not threading.main_thread():
@@ -43,8 +58,11 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
     def cancel() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        faulthandler.cancel_dump_traceback_later()
 
     item.cancel_timeout = cancel  # type: ignore[attr-defined]  # read by pytest-timeout
     signal.signal(signal.SIGALRM, handler)
     signal.setitimer(signal.ITIMER_REAL, settings.timeout)
+    faulthandler.dump_traceback_later(settings.timeout + 60,
+                                      exit=True, file=terminal_stderr(item.config))
     return True
