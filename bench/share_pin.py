@@ -204,6 +204,8 @@ def main() -> None:
               f"bot peak RSS growth {max(b['rss_growth'] for b in bots):.1f} MiB (max of runs)")
     finally:
         stop(bench.procs)
+        for data in ("big.bin", "small.bin"):  # up to 1 GiB; the logs stay for reading
+            (workdir / data).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
