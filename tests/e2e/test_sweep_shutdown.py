@@ -52,7 +52,7 @@ async def test_a_stopped_pass_finishes_its_item_and_hands_the_lease_over(
 
     first = Sweeper(leases, [Step("slow", slow)], interval=60, lease_seconds=5)
     task = asyncio.create_task(first.run_forever())
-    await busy.wait()
+    await asyncio.wait_for(busy.wait(), 10)
     task.cancel()
     stopped = time.monotonic()
     await asyncio.gather(task, return_exceptions=True)
@@ -77,7 +77,7 @@ async def test_a_pass_stuck_past_the_grace_is_cancelled(
 
     first = Sweeper(leases, [Step("hangs", hangs)], interval=60, lease_seconds=5)
     task = asyncio.create_task(first.run_forever())
-    await stuck.wait()
+    await asyncio.wait_for(stuck.wait(), 10)
     task.cancel()
     stopped = time.monotonic()
     await asyncio.gather(task, return_exceptions=True)

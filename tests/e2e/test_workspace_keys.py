@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -116,10 +117,10 @@ async def test_key_rotation(keyed_bot: Bot, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items()}
     env.update(PYTHONPATH=str(root), PINBOT_ENCRYPTION_KEY=f"{new},{FERNET}")
-    proc = await __import__("asyncio").create_subprocess_exec(
+    proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pinbot", "keys", "rotate", env=env, cwd=tmp_path,
         stdout=-1, stderr=-1)
-    out, err = await proc.communicate()
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert "re-encrypted 1" in out.decode()
     stored = await bot.services.accounts.keys.get(bot.slack.team_id)
