@@ -866,10 +866,14 @@ def cleanup_progress(description: str, total: int, done: int, skipped: int, fail
 
 
 def cleanup_summary(description: str, total: int, done: int, skipped: int,
-                    failed: Sequence[tuple[str, str]]) -> Message:
+                    failed: Sequence[tuple[str, str]], *, elsewhere: int = 0) -> Message:
     lines = [f":broom: *Cleanup finished* ({description})",
              f"{done} unpinned · {skipped} skipped (already gone) · {len(failed)} failed "
              f"of {total}"]
+    if elsewhere:
+        lines.append(f"{elsewhere} skipped: made with pinning keys this workspace no longer "
+                     "uses, so left pinned in that account (restore those keys with "
+                     "`/pin setup` to unpin them from here)")
     for name, reason in failed[:10]:
         lines.append(f"• {inline_name(name, 80)}: {reason}")
     if len(failed) > 10:

@@ -23,10 +23,10 @@ from .export_format import ExportWriter, parse_since
 from .ids import is_slack_id
 from .keys import KeyVault, KeyVaultError
 from .pins.accounts import Accounts
-from .pins.audit import AuditRun, Drift, audit_ledger
+from .pins.audit import AuditRun, Drift, audit_ledger, shown
 from .settings import ConfigError, Settings
 from .slack.clients import installed_teams
-from .store import Ledger, LedgerUnavailable, SchemaError
+from .store import Ledger, LedgerUnavailable, PinRecord, SchemaError
 from .store.export import LedgerExport
 from .store.ledger import DB_ERRORS, reason
 from .store.readonly import open_existing
@@ -114,16 +114,38 @@ def _audit_json(run: AuditRun) -> dict[str, Any]:
         "workspaces": run.workspaces, "counts": run.counts(),
         "drift": [d.as_json() for d in run.drift],
         "skipped": run.skipped, "errors": run.errors,
+        "elsewhere": [_elsewhere_json(r) for r in run.elsewhere],
     }
+
+
+def _elsewhere_json(record: PinRecord) -> dict[str, Any]:
+    """A pin made with keys its workspace no longer uses (its account's fingerprint, which
+    is not the key)."""
+    return {"team": record.team_id, "pin_id": record.pin_id, "cid": record.cid,
+            "name": record.name, "ledger_state": record.state, "account": record.account,
+            "channel": record.channel_id, "user": record.user_id,
+            "created": record.created_at.isoformat(), "row": record.id}
+
+
+def _elsewhere_line(record: PinRecord) -> str:
+    """One line for a terminal, what came from outside escaped as in `Drift.line`."""
+    return (f"elsewhere {shown(record.team_id)} {shown(record.pin_id or f'row-{record.id}')} "
+            f"{record.name[:200]!r}: made with pinning keys the workspace no longer uses "
+            f"(account {shown(record.account or '')}); not asked")
 
 
 def _audit_summary(run: AuditRun, stuck_after: float) -> str:
     lines = [f"skipped  {team}: {why}" for team, why in run.skipped.items()]
+    lines += [_elsewhere_line(r) for r in run.elsewhere]
     where = f"{run.workspaces} workspace{'' if run.workspaces == 1 else 's'}"
     found = ", ".join(f"{n} {kind}" for kind, n in run.counts().items())
+    away = len(run.elsewhere)
     lines.append(f"checked {run.checked} pin{'' if run.checked == 1 else 's'} in {where}: "
                  + (f"drift: {found} (stuck: still pinning or pending after "
-                    f"{spoken_duration(stuck_after)})" if run.drift else "no drift"))
+                    f"{spoken_duration(stuck_after)})" if run.drift else "no drift")
+                 + (f"; {away} pin{'' if away == 1 else 's'} in an account no longer "
+                    "configured (made with pinning keys the workspace no longer uses; not "
+                    "drift, not asked)" if away else ""))
     return "\n".join(lines)
 
 

@@ -10,8 +10,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
 from bot.ids import InvalidId, parse_pin_id, parse_row_value
+from bot.pins.accounts import KEYS_NO_LONGER_USED
 from bot.services import Services
 from bot.slack import replies
+from bot.store import LedgerUnavailable
 from bot.w3ipfs import NotFoundError, W3IPFSError
 
 from ._parse import actor
@@ -64,6 +66,12 @@ def register(app: AsyncApp, services: Services) -> None:
             await replies.open_view(client, trigger, blocks.notice_modal(
                 "Pin", NotFoundError.user_message))
             return
+        if verb == "unpin" and await elsewhere(team, pin_id):
+            log.info("home unpin of %s by %s: made with keys no longer used; nothing sent",
+                     pin_id, user)
+            await replies.open_view(client, trigger,
+                                    blocks.notice_modal("Unpin", KEYS_NO_LONGER_USED))
+            return
         try:
             pin, owner = await services.listing.details(pin_id, team)
         except W3IPFSError as exc:
@@ -78,6 +86,14 @@ def register(app: AsyncApp, services: Services) -> None:
             await replies.open_view(client, trigger, blocks.notice_modal("Unpin", verdict))
             return
         await replies.open_view(client, trigger, blocks.unpin_modal(pin))
+
+    async def elsewhere(team: str, pin_id: str) -> bool:
+        """Whether the pin was made with keys the workspace no longer uses (said at once,
+        rather than after a modal whose Unpin could do nothing). Unknown: not said."""
+        try:
+            return bool(await services.unpinning.elsewhere(team, [pin_id]))
+        except (W3IPFSError, LedgerUnavailable):
+            return False
 
     @app.view(blocks.UNPIN_MODAL)
     async def on_unpin_submit(

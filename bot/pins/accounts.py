@@ -10,7 +10,7 @@ import time
 
 from .. import logs
 from ..keys import KeyVault, KeyVaultError
-from ..store import Ledger, LedgerUnavailable
+from ..store import Ledger, LedgerUnavailable, PinRecord
 from ..store.ledger import WorkspaceKeys
 from ..w3ipfs import AuthenticationError, W3IPFSClient
 from ..w3ipfs.gateways import GatewayResolver
@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 #: A workspace's client is reused this long, so a key change takes effect within it
 #: everywhere (and at once in the process that made the change, see `forget`).
 CLIENT_TTL = 60.0
+
+
+#: What a person is told of a pin made with keys the workspace no longer uses (mrkdwn).
+KEYS_NO_LONGER_USED = (
+    "That pin was made with pinning keys this workspace no longer uses, so nothing was "
+    "unpinned: it is still pinned in that account. To unpin it from here, an admin can "
+    "restore those keys with `/pin setup`."
+)
 
 
 class Accounts:
@@ -65,6 +73,29 @@ class Accounts:
                 raise AuthenticationError(str(exc)) from None
         self._clients[team_id] = (time.monotonic(), client)
         return client
+
+    async def client_for_pin(self, team_id: str, record: PinRecord | None
+                             ) -> W3IPFSClient | None:
+        """The account to ask about (or unpin) a pin that exists: the one it was made with.
+
+        None means the pin was made with keys this workspace no longer has (an admin replaced
+        or removed them with `/pin setup`): no account here knows it, so nothing may be asked
+        or unpinned as if it were gone. Raises as `client_for` does.
+        """
+        return self.account_of(await self.client_for(team_id), record)
+
+    def account_of(self, current: W3IPFSClient, record: PinRecord | None
+                   ) -> W3IPFSClient | None:
+        """`client_for_pin`, given the workspace's current client (a sweep pass holds it).
+
+        A row without an account (made before migration 0009, or not in the ledger) keeps
+        the behaviour it always had: the current account, with its callers' fallbacks.
+        """
+        if record is None or record.account is None or record.account == current.account:
+            return current
+        if record.account == self.default.account:
+            return self.default
+        return None
 
     async def gateway_url(self, team_id: str) -> str:
         """The gateway base for this workspace's links: its account's, since per-workspace

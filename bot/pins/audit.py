@@ -18,6 +18,10 @@ One comparison (`compare`) serves three callers:
 - `/pins audit` (`report`, admins) summarises what the ledger remembers of it for the asking
   workspace only, with the last sweep's time and outcome; it asks the service nothing.
 
+A pin made with pinning keys its workspace no longer uses (`pins.account` is neither the
+workspace's current account nor the environment's) is in no account pinbot can ask: both
+callers set it apart ("elsewhere"), unasked, never drift and never corrected.
+
 A workspace where pinbot is no longer installed is left alone, as by retention: uninstalling
 deleted its own keys, so the environment's account would answer 404 for its pins and they
 would all read as gone.
@@ -30,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -113,13 +118,14 @@ class Drift:
         """One line for a terminal. What came from outside (the name, ids, the status) is
         shown with control characters escaped, so no name can fake a line or move the cursor."""
         r = self.record
-        status = (f" ({_shown(self.seen.status)})" if self.seen is not None and self.seen.status
+        status = (f" ({shown(self.seen.status)})" if self.seen is not None and self.seen.status
                   else "")
-        return (f"{self.kind:<8} {_shown(r.team_id)} {_shown(r.pin_id or f'row-{r.id}')} "
+        return (f"{self.kind:<8} {shown(r.team_id)} {shown(r.pin_id or f'row-{r.id}')} "
                 f"{r.name[:200]!r}: ledger {r.state}, service {self.service_state}{status}")
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
+    """Text from outside for a terminal: control characters escaped, cut to 200."""
     return repr(text[:200])[1:-1]
 
 
@@ -266,6 +272,9 @@ class AuditRun:
     #: Workspaces that could not be audited (whole or in part): their service failed.
     errors: dict[str, str] = field(default_factory=dict)
     workspaces: int = 0
+    #: Pins made with pinning keys their workspace no longer uses: in an account no longer
+    #: configured, so not asked about, and not drift (nothing here can correct them).
+    elsewhere: list[PinRecord] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         tally = Counter(d.kind for d in self.drift)
@@ -307,7 +316,7 @@ async def audit_ledger(ledger: Ledger, accounts: Accounts, *, rate_per_minute: f
             for team in teams:
                 run.workspaces += 1
                 await _audit_team(store, team, view, pending_before, now, stuck_after, run,
-                                  on_drift)
+                                  on_drift, partial(accounts.account_of, client))
         except W3IPFSError as exc:
             for failed in teams[teams.index(team):]:
                 run.errors[failed] = str(exc)
@@ -316,11 +325,17 @@ async def audit_ledger(ledger: Ledger, accounts: Accounts, *, rate_per_minute: f
 
 async def _audit_team(store: AuditStore, team: str, view: PerPin, pending_before: datetime,
                       now: datetime, stuck_after: float, run: AuditRun,
-                      on_drift: Callable[[Drift], None] | None) -> None:
+                      on_drift: Callable[[Drift], None] | None,
+                      account_of: Callable[[PinRecord], W3IPFSClient | None]) -> None:
+    """Compare one workspace's rows; those made with keys it no longer uses are set apart
+    (`account_of` None), unasked: their account would not be the one asked."""
     after = 0
     while True:
         rows = await store.team_rows(team, pending_before, after=after)
         for record in rows:
+            if record.state == "pinned" and account_of(record) is None:
+                run.elsewhere.append(record)
+                continue
             seen = (await view.seen(record.pin_id)
                     if record.state == "pinned" and record.pin_id else None)
             drift = compare(record, seen, now=now, stuck_after=stuck_after)
@@ -387,6 +402,9 @@ class LedgerAudit:
                     teams.leave(record.team_id, exc)
                     tally["left"] += 1
                     continue
+                if outcome == "elsewhere":
+                    tally[outcome] += 1  # not asked: does not count against the pass
+                    continue
                 tally["checked"] += 1
                 if outcome:
                     tally[outcome] += 1
@@ -394,8 +412,11 @@ class LedgerAudit:
                     break
             if len(batch) < BATCH:
                 break
+        if tally["elsewhere"]:
+            log.info("audit: %d pin(s) not compared: made with pinning keys their workspace "
+                     "no longer uses", tally["elsewhere"])
         parts = [f"{tally['checked']} checked"]
-        parts += [f"{tally[k]} {k}" for k in (*KINDS, "left") if tally[k]]
+        parts += [f"{tally[k]} {k}" for k in (*KINDS, "left", "elsewhere") if tally[k]]
         return ", ".join(parts)
 
     async def _correct(self, team: PassTeam, record: PinRecord, limiter: RateLimiter,
@@ -413,6 +434,10 @@ class LedgerAudit:
                                                     "Share the file again to pin it."))
             return "stuck" if done is not None else None
         assert record.pin_id is not None and team.account is not None
+        if self.accounts.account_of(team.account, record) is None:
+            # Made with keys the workspace no longer uses: its account is not configured
+            # here, so a 404 from this one says nothing. Left as it is, card included.
+            return "elsewhere"
         account = team.account
         await limiter.wait()
         try:

@@ -49,8 +49,11 @@ class PinByCID:
         existing = await self.ledger.find_pinned_cid(job.team_id, req.cid)
         if existing is None or not existing.pin_id:
             return existing
+        account = await self.accounts.client_for_pin(job.team_id, existing)
+        if account is None:
+            return existing  # made with keys no longer used: not known here, not gone
         try:
-            await (await self.accounts.client_for(job.team_id)).get_pin(existing.pin_id)
+            await account.get_pin(existing.pin_id)
         except NotFoundError:
             await self.ledger.mark_gone(job.team_id, existing.pin_id)
             return None
@@ -122,7 +125,8 @@ class PinByCID:
                                                      outcome.user_message))
             return Next("failed")
         await lease.save(ambiguous=False, error=None)
-        record = await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
+        record = await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None,
+                                            account=client.account)
         if outcome.pin.state is PinState.FAILED:
             # Not pinned: the ledger must not say so (the next /pin would be "already has").
             log.warning("/pin %s: the service reported %s", req.cid, outcome.pin.status)

@@ -17,8 +17,10 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter
@@ -198,10 +200,13 @@ class CleanupReport:
     done: int = 0
     skipped: int = 0
     failed: list[tuple[str, str]] | None = None
+    #: Left pinned: made with pinning keys the workspace no longer uses (no account here
+    #: knows them, so unpinning "there" would only record as gone a pin still paid for).
+    elsewhere: int = 0
 
     @property
     def processed(self) -> int:
-        return self.done + self.skipped + len(self.failed or [])
+        return self.done + self.skipped + self.elsewhere + len(self.failed or [])
 
 
 class TeamCleanup:
@@ -234,17 +239,21 @@ class TeamCleanup:
                                                        exc.user_message))
             return CleanupReport(0, failed=[])
         return await run_cleanup(
-            ledger=self.ledger, w3ipfs=w3ipfs, client=client, team_id=team_id,
-            admin_id=admin_id, flt=flt, rate_per_minute=self.rate_per_minute,
-            progress_interval=self.progress_interval,
+            ledger=self.ledger, account_of=partial(self.accounts.account_of, w3ipfs),
+            client=client, team_id=team_id, admin_id=admin_id, flt=flt,
+            rate_per_minute=self.rate_per_minute, progress_interval=self.progress_interval,
         )
 
 
 async def run_cleanup(
-    *, ledger: Ledger, w3ipfs: W3IPFSClient, client: AsyncWebClient, team_id: str,
-    admin_id: str, flt: CleanupFilter, rate_per_minute: float, progress_interval: float,
+    *, ledger: Ledger, account_of: Callable[[PinRecord], W3IPFSClient | None],
+    client: AsyncWebClient, team_id: str, admin_id: str, flt: CleanupFilter,
+    rate_per_minute: float, progress_interval: float,
 ) -> CleanupReport:
-    """Unpin what the filter selects now, paced, reporting progress in a DM to the admin."""
+    """Unpin what the filter selects now, paced, reporting progress in a DM to the admin.
+
+    `account_of` gives each pin's account (the one it was made with); a pin made with keys
+    the workspace no longer uses is left as it is and counted apart."""
     try:
         records = await candidates(ledger, team_id, flt)
     except LedgerUnavailable as exc:
@@ -261,6 +270,10 @@ async def run_cleanup(
     log.info("cleanup by %s: %d pins (%s)", admin_id, report.total, flt.describe())
     for record in records:
         assert record.pin_id is not None
+        w3ipfs = account_of(record)
+        if w3ipfs is None:
+            report.elsewhere += 1
+            continue
         await limiter.wait()
         try:
             await w3ipfs.unpin(record.pin_id)
@@ -278,13 +291,15 @@ async def run_cleanup(
         if where and time.monotonic() - last >= progress_interval:
             last = time.monotonic()
             await replies.update(client, *where, blocks.cleanup_progress(
-                flt.describe(), report.total, report.done, report.skipped, len(report.failed)))
+                flt.describe(), report.total, report.done, report.skipped + report.elsewhere,
+                len(report.failed)))
     summary = blocks.cleanup_summary(flt.describe(), report.total, report.done,
-                                     report.skipped, report.failed)
+                                     report.skipped, report.failed, elsewhere=report.elsewhere)
     if where:
         await replies.update(client, *where, summary)
-    log.info("cleanup by %s finished: %d done, %d skipped, %d failed", admin_id, report.done,
-             report.skipped, len(report.failed))
+    log.info("cleanup by %s finished: %d done, %d skipped, %d failed, %d left (keys no longer "
+             "used)", admin_id, report.done, report.skipped, len(report.failed),
+             report.elsewhere)
     return report
 
 

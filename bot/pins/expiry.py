@@ -71,20 +71,29 @@ class Expiry:
                 if team is None:
                     tally["left"] += 1
                     continue
+                assert team.account is not None
+                account = self.accounts.account_of(team.account, record)
+                if account is None:
+                    tally["elsewhere"] += 1  # no account here knows it: left as it is
+                    continue
                 await limiter.wait()
                 await fence.check()
-                tally[await self._expire_one(teams, team, record.id)] += 1
+                tally[await self._expire_one(teams, team, account, record.id)] += 1
             if len(batch) < BATCH:
+                if tally["elsewhere"]:
+                    log.info("retention: %d expired pin(s) left pinned: made with pinning keys "
+                             "their workspace no longer uses", tally["elsewhere"])
                 return _summary(tally, "unpinned")
 
-    async def _expire_one(self, teams: PassTeams, team: PassTeam, row_id: int) -> str:
+    async def _expire_one(self, teams: PassTeams, team: PassTeam, account: W3IPFSClient,
+                          row_id: int) -> str:
+        """Unpin one expired pin in `account` (the one it was made with) and say so."""
         # Taken at the last moment: kept, unpinned or given more time since the batch.
         record = await self.store.claim_unpin(row_id, utcnow())
         if record is None or record.pin_id is None:
             return "skipped"
-        assert team.account is not None
         try:
-            await self._unpin(team.account, record.team_id, record.pin_id)
+            await self._unpin(account, record.team_id, record.pin_id)
         except W3IPFSError as exc:
             await self.store.release_unpin(record.id)
             teams.leave(record.team_id, exc)
@@ -174,5 +183,5 @@ class Expiry:
 
 def _summary(tally: Counter[str], done: str) -> str:
     parts = [f"{tally[done]} {done}"]
-    parts += [f"{tally[k]} {k}" for k in ("skipped", "failed", "left") if tally[k]]
+    parts += [f"{tally[k]} {k}" for k in ("skipped", "failed", "left", "elsewhere") if tally[k]]
     return ", ".join(parts)

@@ -156,7 +156,8 @@ class PinFolder:
                 upload_key=job.upload_key)
             return Uploaded(pin, local_cid="", verified=None)
 
-        outcome = await upload(lease, await self.accounts.client_for(job.team_id), send)
+        account = await self.accounts.client_for(job.team_id)
+        outcome = await upload(lease, account, send)
         if isinstance(outcome, TryAgain):
             await update(slack.client, job.card_channel, job.card_ts, blocks.notice(
                 f"Pinning the folder is taking longer: {outcome.reason} pinbot will try again "
@@ -167,7 +168,8 @@ class PinFolder:
             return await self._fail(lease, slack, outcome.user_message, outcome.reason)
         metrics.BYTES_STREAMED.inc(int(plan["total"]))
         await lease.save(ambiguous=False, error=None)
-        record = await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None)
+        record = await self.ledger.complete(job.pin_row_id, outcome.pin, verified=None,
+                                            account=account.account)
         names: list[str] = plan["names"]
         listing = "\n".join(f"• `{plan['folder']}/{blocks.escape(n)}`" for n in names[:20])
         if len(names) > 20:

@@ -210,7 +210,10 @@ class PinListing:
         ):
             return record.as_pin()
         try:
-            pin = await (await self.accounts.client_for(record.team_id)).get_pin(record.pin_id)
+            account = await self.accounts.client_for_pin(record.team_id, record)
+            if account is None:
+                return record.as_pin()  # its account is not this workspace's any more
+            pin = await account.get_pin(record.pin_id)
         except NotFoundError:
             await _quietly(self.ledger.mark_gone(record.team_id, record.pin_id))
             return replace(record, state="unpinned", unpinned_at=utcnow()).as_pin()
@@ -226,10 +229,15 @@ class PinListing:
         """The pin and who pinned it. `NotFoundError` for an unknown id and, alike, for a pin
         that is not this workspace's (one API call either way)."""
         scope = await self.scopes.scope(team_id)
-        client = await self.accounts.client_for(team_id)
+        record = await self._record(team_id, pin_id)
+        client = await self.accounts.client_for_pin(team_id, record)
+        if client is None:
+            # Made with keys the workspace no longer uses: no account here knows it, so the
+            # ledger's copy is all there is (not "no such pin", not gone).
+            assert record is not None
+            return record.as_pin(), _owner(record)
         try:
             pin = await client.get_pin(pin_id)
-            record = await self._record(team_id, pin_id)
             if not scope.owns(pin, in_ledger=record is not None):
                 raise NotFoundError(status_code=404)
         except NotFoundError:

@@ -378,6 +378,9 @@ class PinSharedFile:
             **job.result, "pin": pin_to_json(outcome.pin), "verified": outcome.verified,
             "local_cid": outcome.local_cid, "adopted": outcome.adopted,
             "uploaded_at": utcnow().isoformat(), "checks": 0,
+            # The account it was made with, for the ledger: the job may be followed after
+            # the workspace's keys changed, or in another process.
+            "account": client.account,
         }}
         try:
             await lease.save(**values)
@@ -495,7 +498,8 @@ class PinSharedFile:
                 pin = await client.get_pin(pin.id)
             except W3IPFSError as exc:
                 log.info("status of %s not read: %s", pin.id, exc)
-        record = await self.ledger.complete(job.pin_row_id, pin, verified=verified)
+        record = await self.ledger.complete(job.pin_row_id, pin, verified=verified,
+                                            account=job.result.get("account"))
         if pin.state is PinState.FAILED:
             return await self._service_failed(lease, slack, pin, record.name)
         uploaded_at = datetime.fromisoformat(job.result["uploaded_at"])

@@ -20,7 +20,7 @@ from .. import blocks
 from ..permissions import Admins, Scope, Scopes, unpin_refusal
 from ..store import Ledger, LedgerUnavailable, PinRecord
 from ..w3ipfs import NotFoundError, Pin, W3IPFSClient, W3IPFSError
-from .accounts import Accounts
+from .accounts import KEYS_NO_LONGER_USED, Accounts
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,28 @@ class Unpinning:
         self.admins = admins
         self.scopes = scopes
 
+    async def elsewhere(self, team_id: str, pin_ids: Sequence[str]) -> list[str]:
+        """The ids of this workspace's pins made with pinning keys it no longer uses.
+
+        Set apart before anything else: the account the workspace uses now would answer 404
+        for them, read as "no such pin" (or, unpinning, as already gone). Raises
+        `LedgerUnavailable` (only the ledger knows a pin's account) and `W3IPFSError`.
+        """
+        current = await self.accounts.client_for(team_id)
+        records = await self.ledger.by_pin_ids(team_id, list(pin_ids))
+        return [i for i in pin_ids
+                if self.accounts.account_of(current, records.get(i)) is None]
+
     async def lookup(self, team_id: str, pin_ids: Sequence[str]) -> tuple[list[Pin], list[str]]:
-        """Split ids into this workspace's pins and unknown ids (other errors propagate)."""
+        """Split ids into this workspace's pins and unknown ids (other errors propagate).
+
+        Each id is asked of the account its ledger row was made with; an id made with keys
+        no longer used (see `elsewhere`) is not asked at all and counts as unknown here."""
         scope = await self.scopes.scope(team_id)
-        client = await self.accounts.client_for(team_id)
+        current = await self.accounts.client_for(team_id)
+        accounts = await self._accounts(current, team_id, pin_ids)
         found = await asyncio.gather(
-            *(client.get_pin(i) for i in pin_ids), return_exceptions=True
+            *(_ask(accounts[i], i) for i in pin_ids), return_exceptions=True
         )
         fetched: dict[str, Pin] = {}
         for result in found:
@@ -94,12 +110,21 @@ class Unpinning:
         """Unpin what this user may unpin; say why for the rest. Checked at the last moment."""
         try:
             scope = await self.scopes.scope(team_id)
-            account = await self.accounts.client_for(team_id)
+            current = await self.accounts.client_for(team_id)
         except W3IPFSError as exc:
             log.warning("unpin by %s: no pinning account: %s", user_id, exc)
             return [blocks.UnpinOutcome(i, error=exc.user_message) for i in pin_ids]
+        accounts = await self._accounts(current, team_id, pin_ids)
         outcomes = []
         for pin_id in pin_ids:
+            account = accounts[pin_id]
+            if account is None:
+                # Its account is not this workspace's any more: a 404 there is no answer.
+                log.info("unpin %s by %s: made with keys the workspace no longer uses; "
+                         "nothing sent", pin_id, user_id)
+                outcomes.append(blocks.UnpinOutcome(pin_id,
+                                                    error=KEYS_NO_LONGER_USED))
+                continue
             try:
                 pin = await self._unpin_one(client, account, scope, user_id, pin_id)
             except NotFoundError:
@@ -139,6 +164,13 @@ class Unpinning:
             raise _Refused(verdict)
         return await account.unpin(pin_id)
 
+    async def _accounts(self, current: W3IPFSClient, team_id: str, pin_ids: Sequence[str]
+                        ) -> dict[str, W3IPFSClient | None]:
+        """Each id's account: the one its ledger row was made with (None: keys no longer
+        used). Without the ledger every id is asked of the current account, as before."""
+        records = await self._records(team_id, list(pin_ids)) or {}
+        return {i: self.accounts.account_of(current, records.get(i)) for i in pin_ids}
+
     async def _records(self, team_id: str, pin_ids: list[str]) -> dict[str, PinRecord] | None:
         """The ledger's rows for these ids; None when the database is down (a shared account
         then counts only pins marked with the team as its own: failing closed)."""
@@ -147,6 +179,13 @@ class Unpinning:
         except LedgerUnavailable as exc:
             log.warning("unpin lookup without the ledger: %s", exc)
             return None
+
+
+async def _ask(account: W3IPFSClient | None, pin_id: str) -> Pin:
+    """The pin, from its account; an account no longer used answers nothing (as unknown)."""
+    if account is None:
+        raise NotFoundError(status_code=404)
+    return await account.get_pin(pin_id)
 
 
 class _Refused(Exception):

@@ -89,6 +89,9 @@ class PinRecord:
     kept_by: str | None = None
     noticed_at: datetime | None = None
     unpin_reason: str | None = None
+    #: The fingerprint of the API key it was made with (`W3IPFSClient.account`); None for
+    #: pins made before 0009, which are asked of the workspace's current account.
+    account: str | None = None
 
     @classmethod
     def of(cls, row: PinRow) -> PinRecord:
@@ -104,7 +107,7 @@ class PinRecord:
             thread_ts=row.thread_ts,
             expires_at=aware(row.expires_at), retention_seconds=row.retention_seconds,
             kept=bool(row.kept), kept_by=row.kept_by, noticed_at=aware(row.noticed_at),
-            unpin_reason=row.unpin_reason,
+            unpin_reason=row.unpin_reason, account=row.account,
         )
 
     @property
@@ -309,8 +312,14 @@ class Ledger:
             raise LedgerUnavailable(reason(exc)) from None
         return _rowcount(result) == 1
 
-    async def complete(self, record_id: int, pin: Pin, *, verified: bool | None) -> PinRecord:
-        """The pin exists at the service: record it (idempotent, safe to retry)."""
+    async def complete(self, record_id: int, pin: Pin, *, verified: bool | None,
+                       account: str | None = None) -> PinRecord:
+        """The pin exists at the service: record it (idempotent, safe to retry).
+
+        `account`: the fingerprint of the account it was made with (`W3IPFSClient.account`),
+        so it is unpinned and audited there even after the workspace's keys change. None
+        leaves what the row holds (a caller that does not know does not erase it).
+        """
         values: dict[str, Any] = {
             "state": "unpinned" if pin.state is PinState.UNPINNED else "pinned",
             # Cut to the columns: an odd answer must not read as a database outage (retried
@@ -321,6 +330,8 @@ class Ledger:
         }
         if pin.size:
             values["size"] = pin.size
+        if account:
+            values["account"] = account[:16]
         return await self._update_one(record_id, values)
 
     async def set_reply(self, record_id: int, reply_ts: str) -> None:

@@ -83,6 +83,9 @@ class PinRow(Base):
     noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: Why it stopped being pinned: user, cleanup, retention, service (found by the audit).
     unpin_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: The pinning account it was made with: the first 16 hex digits of the sha256 of that
+    #: account's API key (`W3IPFSClient.account`). NULL for pins made before 0009.
+    account: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class EventRow(Base):

@@ -1,11 +1,12 @@
-"""A ledger written by the previous release (schema 0007), upgraded to this one (0008).
+"""A ledger written by an earlier release (schema 0007), upgraded to this one (0009).
 
 An operator upgrades pinbot and turns PINBOT_RETENTION on with it. The rows already there have
 no source, no thread and no expiry, and `kept` comes from the migration's server default.
 Promises attacked: every reader of issue 13 takes them as they are (`/pins`, App Home for an
 admin and for a member, `/pin keep` and `/pin unkeep`, `pinbot export` with an empty source,
-`pinbot audit`); the sweep unpins none of them (a policy applies to pins made after it); and
-0008 goes back down to 0007 and up again with the rows intact. SQLite and PostgreSQL.
+`pinbot audit`); the sweep unpins none of them (a policy applies to pins made after it); a
+row without an account (0009) is audited and unpinned at the workspace's account as before; and
+the schema goes back down to 0007 and up again with the rows intact. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from alembic import command
 from sqlalchemy import DateTime, column, insert, table, text
 from sqlalchemy.engine import Connection
 
+from bot.blocks import UNPIN_CONFIRM
 from bot.store import Ledger, current_revision, upgrade
 from bot.store.migrate import alembic_config, head_revision
-from bot.w3ipfs import W3IPFSClient
+from bot.w3ipfs import Pin, W3IPFSClient
 from pinbot.emulators.w3ipfs import W3IPFSEmulator
 from tests.conftest import API_KEY, FAST_RETRY, SECRET_KEY
 from tests.e2e.conftest import BotFactory
 from tests.e2e.test_audit import env_for
 from tests.e2e.test_cli import pinbot
+from tests.e2e.test_commands import find_action, responded
 from tests.e2e.test_home_admin import open_home
 from tests.e2e.test_retention_commands import say
 from tests.e2e.test_retention_sweep import passes
@@ -97,6 +100,7 @@ async def test_old_rows_work_everywhere_and_no_retention_reaches_them(
         record = await bot.services.ledger.by_pin_id(TEAM, pin_id)
         assert record is not None and record.state == "pinned" and record.expires_at is None
         assert record.kept is False and record.source is None and record.thread_ts is None
+        assert record.account is None  # made before 0009: its account is not known
 
     listed = await bot.driver.command("/pins", "mine", user="UALICE")
     assert listed.response.status_code == 200
@@ -123,6 +127,19 @@ async def test_old_rows_work_everywhere_and_no_retention_reaches_them(
     audited = await pinbot("audit", env=env, cwd=tmp_path)
     assert audited.code == 0, audited.out + audited.err
     assert "checked 2 pins in 1 workspace: no drift" in audited.out
+    assert "no longer configured" not in audited.out
+
+    # A row without an account unpins as before: at the workspace's account (here the env's).
+    sent = await bot.driver.command("/unpin", ids["cid"], user="UALICE")
+    (confirm,) = await responded(bot, sent.response_url)
+    assert "Unpin this pin?" in text_of(confirm), text_of(confirm)
+    button = find_action(confirm, UNPIN_CONFIRM)
+    clicked = await bot.driver.action(UNPIN_CONFIRM, value=button["value"], user="UALICE")
+    (result,) = await responded(bot, clicked.response_url)
+    assert "Unpinned" in text_of(result)
+    assert [p["pinned"] for p in w3ipfs.all_pins() if p["id"] == ids["cid"]] == [False]
+    unpinned = await bot.services.ledger.by_pin_id(TEAM, ids["cid"])
+    assert unpinned is not None and (unpinned.state, unpinned.account) == ("unpinned", None)
 
 
 def _downgrade(connection: Connection, target: str) -> None:
@@ -140,6 +157,10 @@ async def test_0008_goes_down_to_0007_and_up_again(w3ipfs: W3IPFSEmulator,
         claim = await ledger.claim(TEAM, "file:FNEW", name="new.txt", size=3, user_id="U1",
                                    channel_id="C1", source="share", thread_ts="1.2")
         assert claim.won
+        stamped = await ledger.complete(claim.record.id, Pin(id="new-pin", cid="bafynew",
+                                                             status="pinned", pinned=True),
+                                        verified=None, account="0123456789abcdef")
+        assert stamped.account == "0123456789abcdef"
         async with ledger.engine.begin() as conn:
             await conn.run_sync(_downgrade, "0007")
         assert await current_revision(ledger.engine) == "0007"
@@ -150,5 +171,7 @@ async def test_0008_goes_down_to_0007_and_up_again(w3ipfs: W3IPFSEmulator,
         assert await upgrade(ledger.engine) == head_revision()
         record = await ledger.by_pin_id(TEAM, ids["shared"])
         assert record is not None and record.state == "pinned" and not record.kept
+        again = await ledger.by_pin_id(TEAM, "new-pin")  # 0009's column went down and up
+        assert again is not None and again.state == "pinned" and again.account is None
     finally:
         await ledger.close()
