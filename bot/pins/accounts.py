@@ -12,7 +12,7 @@ from .. import logs
 from ..keys import KeyVault, KeyVaultError
 from ..store import Ledger, LedgerUnavailable, PinRecord
 from ..store.ledger import WorkspaceKeys
-from ..w3ipfs import AuthenticationError, W3IPFSClient
+from ..w3ipfs import AuthenticationError, NotFoundError, W3IPFSClient, W3IPFSError
 from ..w3ipfs.gateways import GatewayResolver
 
 log = logging.getLogger(__name__)
@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 #: A workspace's client is reused this long, so a key change takes effect within it
 #: everywhere (and at once in the process that made the change, see `forget`).
 CLIENT_TTL = 60.0
+
+#: How long an account in use is taken not to hold the pins of an old key fingerprint after
+#: it answered 404 for one of them (`locate`): one request per fingerprint and this long,
+#: however many such pins a sweep pass or a cleanup walks.
+NOT_HERE_TTL = 600.0
 
 
 #: What a person is told of a pin made with keys the workspace no longer uses (mrkdwn).
@@ -38,6 +43,9 @@ class Accounts:
         #: Where gateway links point (W3IPFS_GATEWAY_URL, else each account's own gateway).
         self.gateways = gateways or GatewayResolver(None)
         self.keys = WorkspaceKeys(ledger)
+        self.ledger = ledger
+        #: (team, old fingerprint, account asked) -> until when it is taken not to hold them.
+        self._not_here: dict[tuple[str, str, str], float] = {}
         self._clients: dict[str, tuple[float, W3IPFSClient]] = {}
 
     async def client_for(self, team_id: str) -> W3IPFSClient:
@@ -82,7 +90,7 @@ class Accounts:
         or removed them with `/pin setup`): no account here knows it, so nothing may be asked
         or unpinned as if it were gone. Raises as `client_for` does.
         """
-        return self.account_of(await self.client_for(team_id), record)
+        return await self.locate(await self.client_for(team_id), record)
 
     def account_of(self, current: W3IPFSClient, record: PinRecord | None
                    ) -> W3IPFSClient | None:
@@ -95,6 +103,49 @@ class Accounts:
             return current
         if record.account == self.default.account:
             return self.default
+        return None
+
+    async def locate(self, current: W3IPFSClient, record: PinRecord | None
+                     ) -> W3IPFSClient | None:
+        """`account_of`, except that a pin stamped with a key no longer in use is first looked
+        for in the accounts in use (the workspace's, then the environment's).
+
+        A fingerprint is of an API key, not of an account: an operator who rotates
+        W3IPFS_API_KEY, or an admin who enters a new key of the same account with
+        `/pin setup`, leaves every earlier pin in the account in use. Were those "elsewhere",
+        no one could unpin them from Slack nor retention ever end them (the old key is
+        revoked, so it cannot be restored). One of them found there moves all the
+        workspace's rows of that fingerprint to it (`Ledger.rekey`); a 404 keeps it
+        elsewhere, never gone, and is remembered for `NOT_HERE_TTL` so that walking many
+        such pins costs one request. Any other failure: None (left alone, asked again later).
+        """
+        account = self.account_of(current, record)
+        if account is not None or record is None or not record.pin_id:
+            return account
+        assert record.account is not None
+        for candidate in dict.fromkeys((current, self.default)):
+            key = (record.team_id, record.account, candidate.account)
+            if self._not_here.get(key, 0.0) > time.monotonic():
+                continue
+            try:
+                await candidate.get_pin(record.pin_id)
+            except NotFoundError:
+                self._not_here[key] = time.monotonic() + NOT_HERE_TTL
+                continue
+            except W3IPFSError as exc:
+                log.info("pin %s of an earlier key not looked for: %s", record.pin_id, exc)
+                return None
+            try:
+                moved = await self.ledger.rekey(record.team_id, record.account,
+                                                candidate.account)
+            except LedgerUnavailable as exc:
+                log.warning("pins of team %s not moved to the key in use: %s",
+                            record.team_id, exc)
+            else:
+                log.info("team %s: %d pin(s) of key %s are in the account of key %s "
+                         "(rotated within the account)", record.team_id, moved,
+                         record.account, candidate.account)
+            return candidate
         return None
 
     async def gateway_url(self, team_id: str) -> str:

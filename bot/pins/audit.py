@@ -434,7 +434,7 @@ class LedgerAudit:
                                                     "Share the file again to pin it."))
             return "stuck" if done is not None else None
         assert record.pin_id is not None and team.account is not None
-        if self.accounts.account_of(team.account, record) is None:
+        if await self.accounts.locate(team.account, record) is None:
             # Made with keys the workspace no longer uses: its account is not configured
             # here, so a 404 from this one says nothing. Left as it is, card included.
             return "elsewhere"

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from functools import partial
@@ -239,14 +239,14 @@ class TeamCleanup:
                                                        exc.user_message))
             return CleanupReport(0, failed=[])
         return await run_cleanup(
-            ledger=self.ledger, account_of=partial(self.accounts.account_of, w3ipfs),
+            ledger=self.ledger, account_of=partial(self.accounts.locate, w3ipfs),
             client=client, team_id=team_id, admin_id=admin_id, flt=flt,
             rate_per_minute=self.rate_per_minute, progress_interval=self.progress_interval,
         )
 
 
 async def run_cleanup(
-    *, ledger: Ledger, account_of: Callable[[PinRecord], W3IPFSClient | None],
+    *, ledger: Ledger, account_of: Callable[[PinRecord], Awaitable[W3IPFSClient | None]],
     client: AsyncWebClient, team_id: str, admin_id: str, flt: CleanupFilter,
     rate_per_minute: float, progress_interval: float,
 ) -> CleanupReport:
@@ -270,7 +270,7 @@ async def run_cleanup(
     log.info("cleanup by %s: %d pins (%s)", admin_id, report.total, flt.describe())
     for record in records:
         assert record.pin_id is not None
-        w3ipfs = account_of(record)
+        w3ipfs = await account_of(record)
         if w3ipfs is None:
             report.elsewhere += 1
             continue

@@ -72,7 +72,7 @@ class Expiry:
                     tally["left"] += 1
                     continue
                 assert team.account is not None
-                account = self.accounts.account_of(team.account, record)
+                account = await self.accounts.locate(team.account, record)
                 if account is None:
                     tally["elsewhere"] += 1  # no account here knows it: left as it is
                     continue

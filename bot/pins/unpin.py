@@ -46,7 +46,7 @@ class Unpinning:
         current = await self.accounts.client_for(team_id)
         records = await self.ledger.by_pin_ids(team_id, list(pin_ids))
         return [i for i in pin_ids
-                if self.accounts.account_of(current, records.get(i)) is None]
+                if await self.accounts.locate(current, records.get(i)) is None]
 
     async def lookup(self, team_id: str, pin_ids: Sequence[str]) -> tuple[list[Pin], list[str]]:
         """Split ids into this workspace's pins and unknown ids (other errors propagate).
@@ -169,7 +169,7 @@ class Unpinning:
         """Each id's account: the one its ledger row was made with (None: keys no longer
         used). Without the ledger every id is asked of the current account, as before."""
         records = await self._records(team_id, list(pin_ids)) or {}
-        return {i: self.accounts.account_of(current, records.get(i)) for i in pin_ids}
+        return {i: await self.accounts.locate(current, records.get(i)) for i in pin_ids}
 
     async def _records(self, team_id: str, pin_ids: list[str]) -> dict[str, PinRecord] | None:
         """The ledger's rows for these ids; None when the database is down (a shared account

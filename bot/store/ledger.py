@@ -491,6 +491,19 @@ class Ledger:
         except DB_ERRORS as exc:
             log.warning("reconciling the ledger failed: %s", reason(exc))
 
+    async def rekey(self, team_id: str, old: str, new: str) -> int:
+        """The workspace's pins stamped with the account fingerprint `old` are in the account
+        `new` opens: another API key of the same account (rotated). How many rows moved."""
+        try:
+            async with self._session.begin() as session:
+                result = await session.execute(
+                    update(PinRow).where(PinRow.team_id == team_id, PinRow.account == old)
+                    .values(account=new[:16])
+                )
+        except DB_ERRORS as exc:
+            raise LedgerUnavailable(reason(exc)) from None
+        return _rowcount(result)
+
     async def mark_gone(self, team_id: str, pin_id: str) -> None:
         """The API no longer knows this pin (404): it is not pinned any more."""
         await self.mark_unpinned(team_id, pin_id, None)

@@ -31,6 +31,7 @@ from bot.blocks import (
 from bot.jobs.sweeper import SWEEP
 from bot.store.ledger import utcnow
 from bot.store.models import PinRow
+from tests.conftest import API_KEY
 from tests.e2e.conftest import Bot, BotFactory
 from tests.e2e.test_audit import FAST, env_for, rows
 from tests.e2e.test_audit_attacks import sweep_once
@@ -231,3 +232,43 @@ async def test_cleanup_skips_pins_of_replaced_keys_and_says_why(make_bot: BotFac
         f"/pinning/unpin/{new.pin_id}"]
     assert pinned_in(bot, A_KEY, old.pin_id) and not pinned_in(bot, B_KEY, new.pin_id)
     assert snapshot((await rows(bot))["clean-a.txt"]) == snapshot(old)
+
+
+ROTATED_KEY, ROTATED_SECRET = "w3ipfs-api-key-rotated-5151", "w3ipfs-secret-rotated-9090"
+
+
+async def test_rotated_keys_of_the_same_account_keep_their_pins(make_bot: BotFactory) -> None:
+    """The operator rotates W3IPFS_API_KEY (a new key of the same account) and restarts: the
+    pins made with the old key are in the account in use, so `/unpin` and retention still
+    act on them (the rows then carry the new key's fingerprint). Were they "keys no longer
+    used", nobody could ever unpin them from Slack: the old key is revoked."""
+    first = await make_bot(PINBOT_ADMIN_USERS="UADMIN")
+    await share_and_wait(first, "kept.txt", b"made with the old environment key")
+    await share_and_wait(first, "due.txt", b"expires after the rotation")
+    old = (await rows(first))["kept.txt"]
+    due = (await rows(first))["due.txt"]
+    assert old.account == fingerprint(API_KEY)
+    # A second key of the same account: the service answers it with the same pins.
+    first.w3ipfs.accounts[ROTATED_KEY] = ROTATED_SECRET
+    first.w3ipfs.pins[ROTATED_KEY] = first.w3ipfs.pins[API_KEY]
+    del first.w3ipfs.accounts[API_KEY]  # revoked
+    bot = await make_bot(**FAST, PINBOT_SWEEP_INTERVAL="1",
+                         W3IPFS_API_KEY=ROTATED_KEY, W3IPFS_SECRET_KEY=ROTATED_SECRET)
+
+    sent = await bot.driver.command("/unpin", old.pin_id or "", user="UALICE")
+    (confirm,) = await responded(bot, sent.response_url)
+    assert "Unpin this pin?" in text_of(confirm), text_of(confirm)
+    button = find_action(confirm, UNPIN_CONFIRM)
+    clicked = await bot.driver.action(UNPIN_CONFIRM, value=button["value"], user="UALICE")
+    (result,) = await responded(bot, clicked.response_url)
+    assert "Unpinned" in text_of(result)
+    assert not pinned_in(bot, ROTATED_KEY, old.pin_id)
+    assert (await rows(bot))["kept.txt"].state == "unpinned"
+    assert (await rows(bot))["due.txt"].account == fingerprint(ROTATED_KEY)
+
+    await change(bot, due, expires_at=utcnow() - timedelta(minutes=1),
+                 retention_seconds=3600)
+    await sweep_once(first, bot)  # the old process is gone: the new one sweeps
+    assert not pinned_in(bot, ROTATED_KEY, due.pin_id)
+    after = (await rows(bot))["due.txt"]
+    assert (after.state, after.unpin_reason) == ("unpinned", "retention")
