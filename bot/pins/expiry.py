@@ -148,9 +148,17 @@ class Expiry:
             batch = await self.store.due_notice(now, after=after)
             for record in batch:
                 after = cursor(record)
-                team = await teams.workspace(record.team_id)
+                # A pin stamped with an account is told only if retention would unpin it:
+                # one made with keys no longer used is left pinned, so "will be unpinned"
+                # would be untrue (and its Keep pointless).
+                team = await (teams.workspace(record.team_id) if record.account is None
+                              else teams.with_account(record.team_id))
                 if team is None:
                     tally["left"] += 1
+                    continue
+                if team.account is not None and (
+                        await self.accounts.locate(team.account, record) is None):
+                    tally["elsewhere"] += 1
                     continue
                 await fence.check()
                 tally[await self._notify_one(team.workspace, record.id)] += 1

@@ -272,3 +272,21 @@ async def test_rotated_keys_of_the_same_account_keep_their_pins(make_bot: BotFac
     assert not pinned_in(bot, ROTATED_KEY, due.pin_id)
     after = (await rows(bot))["due.txt"]
     assert (after.state, after.unpin_reason) == ("unpinned", "retention")
+
+
+async def test_no_expiry_notice_for_a_pin_retention_will_leave(make_bot: BotFactory) -> None:
+    """The 24-hour notice says the pin "will be unpinned": for a pin made with keys the
+    workspace no longer uses, retention leaves it pinned, so the notice would be untrue."""
+    bot = await two_account_bot(make_bot, PINBOT_SWEEP_INTERVAL="1s",
+                                PINBOT_ADMIN_USERS="UADMIN")
+    await set_retention(bot, "C0GENERAL", "1h")
+    card = await share_and_wait(bot, "soon.txt", b"under a one-hour policy")
+    old = (await rows(bot))["soon.txt"]
+    await switch_to_b(bot)
+    await change(bot, old, expires_at=utcnow() + timedelta(hours=2), noticed_at=None,
+                 retention_seconds=7 * 86400)
+    await passes(bot, 2)
+    said = [text_of(m) for m in bot.slack.thread(card["channel"], card["thread_ts"])]
+    assert not any("will be unpinned" in s for s in said), said
+    state = await bot.services.sweeper.leases.state(SWEEP)
+    assert state is not None and "elsewhere" in (state.last_result or "")
