@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 CLIENT_TTL = 60.0
 
 #: How long an account in use is taken not to hold the pins of an old key fingerprint after
-#: it answered 404 for one of them (`locate`): one request per fingerprint and this long,
-#: however many such pins a sweep pass or a cleanup walks.
+#: it answered 404 for `NOT_HERE_AFTER` different ones of them (`locate`): a few requests per
+#: fingerprint and this long, however many such pins a sweep pass or a cleanup walks. More
+#: than one, since the first pin looked for may be one removed at the service meanwhile.
 NOT_HERE_TTL = 600.0
+NOT_HERE_AFTER = 3
 
 
 #: What a person is told of a pin made with keys the workspace no longer uses (mrkdwn).
@@ -44,8 +46,9 @@ class Accounts:
         self.gateways = gateways or GatewayResolver(None)
         self.keys = WorkspaceKeys(ledger)
         self.ledger = ledger
-        #: (team, old fingerprint, account asked) -> until when it is taken not to hold them.
-        self._not_here: dict[tuple[str, str, str], float] = {}
+        #: (team, old fingerprint, account asked) -> since when, and the pins of that
+        #: fingerprint it answered 404 for since then (`locate`).
+        self._not_here: dict[tuple[str, str, str], tuple[float, set[str]]] = {}
         self._clients: dict[str, tuple[float, W3IPFSClient]] = {}
 
     async def client_for(self, team_id: str) -> W3IPFSClient:
@@ -116,8 +119,9 @@ class Accounts:
         no one could unpin them from Slack nor retention ever end them (the old key is
         revoked, so it cannot be restored). One of them found there moves all the
         workspace's rows of that fingerprint to it (`Ledger.rekey`); a 404 keeps it
-        elsewhere, never gone, and is remembered for `NOT_HERE_TTL` so that walking many
-        such pins costs one request. Any other failure: None (left alone, asked again later).
+        elsewhere, never gone, and is remembered for `NOT_HERE_TTL`: after `NOT_HERE_AFTER`
+        different ones, none of that fingerprint is asked, so walking many costs a few
+        requests. Any other failure: None (left alone, asked again later).
         """
         account = self.account_of(current, record)
         if account is not None or record is None or not record.pin_id:
@@ -125,12 +129,16 @@ class Accounts:
         assert record.account is not None
         for candidate in dict.fromkeys((current, self.default)):
             key = (record.team_id, record.account, candidate.account)
-            if self._not_here.get(key, 0.0) > time.monotonic():
+            since, missed = self._not_here.get(key, (0.0, set()))
+            if key not in self._not_here or time.monotonic() - since >= NOT_HERE_TTL:
+                missed = set()
+                self._not_here[key] = (time.monotonic(), missed)
+            if record.pin_id in missed or len(missed) >= NOT_HERE_AFTER:
                 continue
             try:
                 await candidate.get_pin(record.pin_id)
             except NotFoundError:
-                self._not_here[key] = time.monotonic() + NOT_HERE_TTL
+                missed.add(record.pin_id)
                 continue
             except W3IPFSError as exc:
                 log.info("pin %s of an earlier key not looked for: %s", record.pin_id, exc)

@@ -290,3 +290,26 @@ async def test_no_expiry_notice_for_a_pin_retention_will_leave(make_bot: BotFact
     assert not any("will be unpinned" in s for s in said), said
     state = await bot.services.sweeper.leases.state(SWEEP)
     assert state is not None and "elsewhere" in (state.last_result or "")
+
+
+async def test_one_pin_gone_from_a_rotated_account_does_not_hide_the_others(
+    make_bot: BotFactory,
+) -> None:
+    """After a rotation, the first pin of the old key looked for may be one removed at the
+    service meanwhile: its 404 must not make every other pin of that key "elsewhere"."""
+    first = await make_bot(PINBOT_ADMIN_USERS="UADMIN")
+    await share_and_wait(first, "removed.txt", b"removed at the service")
+    await share_and_wait(first, "live.txt", b"still there")
+    removed, live = (await rows(first))["removed.txt"], (await rows(first))["live.txt"]
+    first.w3ipfs.accounts[ROTATED_KEY] = ROTATED_SECRET
+    first.w3ipfs.pins[API_KEY][:] = [p for p in first.w3ipfs.pins[API_KEY]
+                                     if p["id"] != removed.pin_id]
+    first.w3ipfs.pins[ROTATED_KEY] = first.w3ipfs.pins[API_KEY]
+    del first.w3ipfs.accounts[API_KEY]
+    bot = await make_bot(PINBOT_ADMIN_USERS="UADMIN", W3IPFS_API_KEY=ROTATED_KEY,
+                         W3IPFS_SECRET_KEY=ROTATED_SECRET)
+    gone = await bot.driver.command("/unpin", removed.pin_id or "", user="UALICE")
+    await responded(bot, gone.response_url)
+    sent = await bot.driver.command("/unpin", live.pin_id or "", user="UALICE")
+    (confirm,) = await responded(bot, sent.response_url)
+    assert "Unpin this pin?" in text_of(confirm), text_of(confirm)
