@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import hashlib
 import json
 import logging
 import random
@@ -661,7 +660,7 @@ class W3IPFSClient:
         """Which account this is, for the ledger (`pins.account`): the first 16 hex digits of
         the sha256 of the API key. Not the key, and not reversible to it: safe to store and
         log, so a pin can be unpinned where it was made after the workspace's keys change."""
-        return hashlib.sha256(self._api_key.get_secret_value().encode()).hexdigest()[:16]
+        return fingerprint(self._api_key.get_secret_value())[:16]
 
     @property
     def account_fingerprint(self) -> str:
